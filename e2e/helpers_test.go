@@ -1,0 +1,120 @@
+// Package e2e drives a real Coffer server end to end: the JSON API through
+// the public client, the web UI through headless Chromium, and load.
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"coffer/client"
+	"coffer/internal/mfa"
+	"coffer/internal/testserver"
+)
+
+// requireTool finds a third-party program the tests use. Locally a missing
+// tool skips the test; in CI (CI set) it fails, so CI cannot pass vacuously.
+func requireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s is not installed; the test script installs it", name)
+		}
+		tb.Skipf("%s is not installed (run the README's test command to install it)", name)
+	}
+	return p
+}
+
+// oathTOTP computes the current TOTP code with oathtool, a third-party
+// implementation, at time at.
+func oathTOTP(tb testing.TB, secret string, at time.Time) string {
+	tb.Helper()
+	bin := requireTool(tb, "oathtool")
+	out, err := exec.Command(bin, "--totp", "-b", "--now", at.UTC().Format("2006-01-02 15:04:05 UTC"), secret).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("oathtool: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// decodeQR reads a QR code PNG with zbarimg, a third-party decoder.
+func decodeQR(tb testing.TB, png []byte) string {
+	tb.Helper()
+	bin := requireTool(tb, "zbarimg")
+	f := filepath.Join(tb.TempDir(), "qr.png")
+	if err := os.WriteFile(f, png, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--raw", "-q", f).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("zbarimg: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// secretFromURI takes the base32 secret out of an otpauth URI.
+func secretFromURI(tb testing.TB, uri string) string {
+	tb.Helper()
+	_, _, secret, err := mfa.ParseTOTPURI(uri)
+	if err != nil {
+		tb.Fatalf("parse otpauth URI: %v", err)
+	}
+	return mfa.EncodeSecret(secret)
+}
+
+// enrolled is a user who finished forced enrollment through the API.
+type enrolled struct {
+	Email, Password, Secret string
+	RecoveryCodes           []string
+	Session                 string
+}
+
+// enrollUser creates a user and completes password + forced TOTP
+// enrollment through the API, reading the QR code with zbarimg and
+// computing the code with oathtool.
+func enrollUser(tb testing.TB, srv *testserver.Server, c *client.Client, email, name, password string) *enrolled {
+	tb.Helper()
+	ctx := context.Background()
+	srv.AddUser(tb, email, name, password)
+	lr, err := c.Login(ctx, email, password)
+	if err != nil {
+		tb.Fatalf("login: %v", err)
+	}
+	if lr.Status != "mfa_enrollment_required" {
+		tb.Fatalf("login status = %q, want mfa_enrollment_required", lr.Status)
+	}
+	en, err := c.EnrollTOTP(ctx, lr.LoginToken)
+	if err != nil {
+		tb.Fatalf("enroll: %v", err)
+	}
+	png, err := base64.StdEncoding.DecodeString(en.QRPNGBase64)
+	if err != nil {
+		tb.Fatalf("qr png base64: %v", err)
+	}
+	uri := decodeQR(tb, png)
+	if uri != en.OtpauthURI {
+		tb.Fatalf("QR code says %q, API says %q", uri, en.OtpauthURI)
+	}
+	secret := secretFromURI(tb, uri)
+	conf, err := c.ConfirmTOTP(ctx, lr.LoginToken, oathTOTP(tb, secret, time.Now()))
+	if err != nil {
+		tb.Fatalf("confirm: %v", err)
+	}
+	return &enrolled{Email: email, Password: password, Secret: secret, RecoveryCodes: conf.RecoveryCodes, Session: conf.SessionToken}
+}
+
+// nextStepCode waits (bounded) for the next 30 s TOTP step and returns its
+// code, for tests that need a code not used before.
+func nextStepCode(tb testing.TB, secret string) string {
+	tb.Helper()
+	now := time.Now()
+	next := now.Truncate(30 * time.Second).Add(30 * time.Second)
+	time.Sleep(time.Until(next) + 50*time.Millisecond)
+	return oathTOTP(tb, secret, time.Now())
+}

@@ -1,0 +1,200 @@
+// Package cli is the coffer command line: each subcommand with its own
+// flags and usage text.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"coffer/internal/auth"
+	"coffer/internal/errs"
+	"coffer/internal/keyring"
+	"coffer/internal/store/sqlite"
+)
+
+// Env is the process environment a command runs in; tests supply their own.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// OnListen, if set, is called with the server's address once it listens.
+	OnListen func(addr string)
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+const usage = `Coffer — self-hosted accounting with mandatory two-factor sign-in.
+
+Usage:
+  coffer serve [flags]                 run the HTTPS server
+  coffer admin user add [flags]        create a user (password on standard input)
+  coffer admin user unlock [flags]     lift a sign-in lockout
+  coffer help [command]                show help
+
+Run "coffer <command> -h" for a command's flags.
+`
+
+// errUsage means the usage text was already printed.
+var errUsage = errors.New("usage")
+
+// Run runs the command line args (without the program name) and returns the
+// process exit status.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	err := run(ctx, args, env)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(env.Stderr, "coffer: %v\n", err)
+		return 1
+	}
+}
+
+func run(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], env)
+	case "admin":
+		return runAdmin(ctx, args[1:], env)
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			return run(ctx, []string{args[1], "-h"}, env)
+		}
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(env.Stderr, "coffer: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+// dataDirDefault is where Coffer keeps its files unless told otherwise.
+func dataDirDefault(env Env) string {
+	if v := env.Getenv("COFFER_DATA"); v != "" {
+		return v
+	}
+	return "coffer-data"
+}
+
+// app is what every command that touches the data needs.
+type app struct {
+	dir   string
+	store *sqlite.Store
+	keys  *keyring.Keyring
+	auth  *auth.Service
+	log   *slog.Logger
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// openApp prepares the data directory (0700), the master key (0600) and
+// the database, and wires the auth service.
+func openApp(ctx context.Context, dir string, cfg auth.Config, workers int, log *slog.Logger) (*app, bool, error) {
+	if dir == "" {
+		return nil, false, errors.New("no data directory given (--data)")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create data directory: %w", err)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, false, fmt.Errorf("data directory: %w", err)
+	} else if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("data directory %s is accessible to other users (mode %v); run: chmod 700 %s", dir, st.Mode().Perm(), dir)
+	}
+	master, created, err := keyring.LoadOrCreateMasterKey(filepath.Join(dir, keyring.KeyFileName))
+	if err != nil {
+		return nil, false, fmt.Errorf("master key: %w", err)
+	}
+	keys, err := keyring.New(master)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	if err != nil {
+		return nil, false, err
+	}
+	if workers < 1 {
+		workers = runtime.NumCPU()
+	}
+	pool := auth.NewHashPool(workers, 4*workers, 64)
+	svc, err := auth.NewService(st, keys, keyring.AAD, pool, cfg, log)
+	if err != nil {
+		st.Close()
+		return nil, false, err
+	}
+	return &app{dir: dir, store: st, keys: keys, auth: svc, log: log}, created, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: use text or json", format)
+	}
+}
+
+func newFlagSet(name, help string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(env.Stderr, help)
+		fmt.Fprintln(env.Stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and refuses stray arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// errorText is the user-facing text of a domain error, the full chain of
+// any other.
+func errorText(err error) string {
+	if e := errs.As(err); e != nil && e.Code != errs.EINTERNAL {
+		return e.Message
+	}
+	return err.Error()
+}

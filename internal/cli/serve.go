@@ -1,0 +1,306 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"coffer/internal/auth"
+	"coffer/internal/web"
+)
+
+const serveHelp = `Usage: coffer serve [flags]
+
+Serves Coffer over HTTPS only. On first run it creates the data directory
+(mode 0700) with the SQLite database, a 256-bit master key (master.key, 0600)
+and, unless --tls-cert/--tls-key are given, a self-signed certificate for
+localhost. A plain-HTTP request to the port is refused.
+
+Environment: COFFER_DATA and COFFER_ADDR set the defaults of --data and --addr.
+`
+
+// ServeConfig is the configuration of coffer serve.
+type ServeConfig struct {
+	DataDir         string
+	Addr            string
+	TLSCert         string
+	TLSKey          string
+	LogLevel        string
+	LogFormat       string
+	HashWorkers     int
+	SecurityContact string
+	Auth            auth.Config
+}
+
+// DefaultServeConfig returns the defaults, with COFFER_* environment on top.
+func DefaultServeConfig(env Env) ServeConfig {
+	c := ServeConfig{
+		DataDir:     dataDirDefault(env),
+		Addr:        "localhost:8443",
+		LogLevel:    "info",
+		LogFormat:   "text",
+		HashWorkers: 0,
+		Auth:        auth.DefaultConfig(),
+	}
+	if v := env.Getenv("COFFER_ADDR"); v != "" {
+		c.Addr = v
+	}
+	return c
+}
+
+// Validate reports every problem at once.
+func (c ServeConfig) Validate() error {
+	var problems []error
+	if c.DataDir == "" {
+		problems = append(problems, errors.New("--data must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		problems = append(problems, fmt.Errorf("--addr %q: want HOST:PORT", c.Addr))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		problems = append(problems, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.HashWorkers < 0 || c.HashWorkers > 256 {
+		problems = append(problems, fmt.Errorf("--hash-workers %d must be between 0 (one per core) and 256", c.HashWorkers))
+	}
+	if err := c.Auth.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	return errors.Join(problems...)
+}
+
+func runServe(ctx context.Context, args []string, env Env) error {
+	cfg := DefaultServeConfig(env)
+	fs := newFlagSet("serve", serveHelp, env)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTPS listen address HOST:PORT")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file (default: self-signed, generated in the data directory)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	fs.IntVar(&cfg.HashWorkers, "hash-workers", cfg.HashWorkers, "concurrent password hashes (0: one per CPU core)")
+	fs.StringVar(&cfg.SecurityContact, "security-contact", "mailto:security@localhost", "Contact line of /.well-known/security.txt")
+	a := &cfg.Auth
+	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
+	fs.Func("argon2-memory-kib", "argon2id memory in KiB (default 19456)", uintFlag(&a.Argon2.MemoryKiB))
+	fs.DurationVar(&a.Session.IdleTimeout, "session-idle", a.Session.IdleTimeout, "session idle timeout")
+	fs.DurationVar(&a.Session.AbsoluteTimeout, "session-absolute", a.Session.AbsoluteTimeout, "session absolute timeout")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log, err := newLogger(env.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, env, log)
+}
+
+func uintFlag(dst *uint32) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return fmt.Errorf("want a whole number: %w", err)
+		}
+		*dst = uint32(v)
+		return nil
+	}
+}
+
+func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) error {
+	a, createdKey, err := openApp(ctx, cfg.DataDir, cfg.Auth, cfg.HashWorkers, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if createdKey {
+		log.Info("generated master key", "path", filepath.Join(cfg.DataDir, "master.key"))
+	}
+	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if certFile == "" {
+		certFile, keyFile = filepath.Join(cfg.DataDir, "tls-cert.pem"), filepath.Join(cfg.DataDir, "tls-key.pem")
+		made, err := ensureSelfSigned(certFile, keyFile, time.Now())
+		if err != nil {
+			return err
+		}
+		if made {
+			log.Info("generated self-signed TLS certificate", "path", certFile)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	srv, err := web.NewServer(a.auth, log, web.Options{SecurityContact: cfg.SecurityContact})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		TLSConfig:         tlsConfig(cert),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	url := fmt.Sprintf("https://%s", net.JoinHostPort(host, strconv.Itoa(addr.Port)))
+	fmt.Fprintf(env.Stdout, "Coffer is serving at %s\n", url)
+	if n, err := a.store.CountUsers(ctx); err == nil && n == 0 {
+		fmt.Fprintf(env.Stdout, "No users yet. Create the first administrator (it will be asked to set up an authenticator app at first sign-in):\n"+
+			"  go run ./cmd/coffer admin user add --data %s --email you@example.com --name \"Your Name\" --password-stdin\n", cfg.DataDir)
+	}
+	if env.OnListen != nil {
+		env.OnListen(ln.Addr().String())
+	}
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go sweep(sweepCtx, a, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func sweep(ctx context.Context, a *app, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.auth.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Error("sweep expired sessions", "err", err)
+			}
+		}
+	}
+}
+
+// tlsConfig allows TLS 1.2 and 1.3 only, and for 1.2 only forward-secret
+// AEAD suites (1.3's suites are all of that kind and not configurable).
+func tlsConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+}
+
+// ensureSelfSigned creates a self-signed certificate for localhost unless a
+// valid one (not expiring within 30 days) is already there.
+func ensureSelfSigned(certFile, keyFile string, now time.Time) (bool, error) {
+	if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && pair.Leaf != nil && pair.Leaf.NotAfter.After(now.Add(30*24*time.Hour)) {
+		return false, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return false, fmt.Errorf("generate TLS key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return false, fmt.Errorf("generate TLS serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"Coffer self-signed"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(397 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return false, fmt.Errorf("create TLS certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return false, fmt.Errorf("encode TLS key: %w", err)
+	}
+	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return false, err
+	}
+	if err := writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a crash
+// never leaves half a file behind.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,591 @@
+// Package sqlite is Coffer's embedded store: one SQLite file in WAL mode
+// (modernc.org/sqlite, no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"coffer/internal/audit"
+	"coffer/internal/auth"
+	"coffer/internal/errs"
+	"coffer/internal/session"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.up.sql
+var migrationFS embed.FS
+
+var _ auth.Store = (*Store)(nil)
+
+// Store implements every domain's store on one SQLite database.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and applies
+// migrations. synchronous=FULL makes every committed transaction durable
+// across a power loss, which a ledger needs more than write speed.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+		"busy_timeout(10000)",
+		"foreign_keys(1)",
+	} {
+		q.Add("_pragma", p)
+	}
+	// Write transactions take the lock up front, so two writers queue on the
+	// busy timeout instead of failing to upgrade a read lock.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the handle for tests and maintenance commands.
+func (s *Store) DB() *sql.DB { return s.db }
+
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.up.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad version: %w", base, err)
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", base, err)
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0).UTC()
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
+	}
+	return fmt.Errorf("find %s: %w", what, err)
+}
+
+// AppendAudit implements audit.Store.
+func (s *Store) AppendAudit(ctx context.Context, e *audit.Event) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO audit_events (at, user_id, subject, action, outcome, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		unix(e.At), e.UserID, e.Subject, e.Action, e.Outcome, e.IP, e.UserAgent, e.Detail)
+	if err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	e.ID, _ = res.LastInsertId()
+	return nil
+}
+
+// FindAuditEvents returns the user's events, newest first (userID 0: all).
+func (s *Store) FindAuditEvents(ctx context.Context, userID int64, limit int) ([]*audit.Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, user_id, subject, action, outcome, ip, user_agent, detail FROM audit_events
+		WHERE (? = 0 OR user_id = ?) ORDER BY id DESC LIMIT ?`, userID, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []*audit.Event
+	for rows.Next() {
+		var e audit.Event
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Subject, &e.Action, &e.Outcome, &e.IP, &e.UserAgent, &e.Detail); err != nil {
+			return nil, fmt.Errorf("scan audit event: %w", err)
+		}
+		e.At = fromUnix(at)
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+// CreateUser implements auth.Store.
+func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`,
+		u.Email, u.Name, u.PasswordHash, u.IsAdmin, unix(u.CreatedAt))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			return errs.Errorf(errs.ECONFLICT, "A user with that email address already exists.")
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	u.ID, err = res.LastInsertId()
+	return err
+}
+
+const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*auth.User, error) {
+	var u auth.User
+	var created, last int64
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.LastLoginAt = fromUnix(created), fromUnix(last)
+	return &u, nil
+}
+
+// FindUserByID implements auth.Store.
+func (s *Store) FindUserByID(ctx context.Context, id int64) (*auth.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound("user", err)
+	}
+	return u, nil
+}
+
+// FindUserByEmail implements auth.Store. Emails are stored normalised.
+func (s *Store) FindUserByEmail(ctx context.Context, email string) (*auth.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
+	if err != nil {
+		return nil, notFound("user", err)
+	}
+	return u, nil
+}
+
+// CountUsers implements auth.Store.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// UpdatePasswordHash implements auth.Store.
+func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, hash string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+	if err != nil {
+		return fmt.Errorf("update password hash: %w", err)
+	}
+	return nil
+}
+
+// SetLastLogin implements auth.Store.
+func (s *Store) SetLastLogin(ctx context.Context, userID int64, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, unix(at), userID); err != nil {
+		return fmt.Errorf("set last login: %w", err)
+	}
+	return nil
+}
+
+// HitRateLimit implements auth.Store with one atomic upsert.
+func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	w := int64(window / time.Second)
+	if w < 1 {
+		w = 1
+	}
+	start := now.Unix() / w * w
+	var n int
+	err := s.db.QueryRowContext(ctx, `INSERT INTO rate_limits (key, window_start, window_end, count) VALUES (?, ?, ?, 1)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END,
+			window_start = excluded.window_start, window_end = excluded.window_end
+		RETURNING count`, key, start, start+w).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("rate limit: %w", err)
+	}
+	return n, nil
+}
+
+// LockedUntil implements auth.Store.
+func (s *Store) LockedUntil(ctx context.Context, key string, now time.Time) (time.Time, error) {
+	var until int64
+	err := s.db.QueryRowContext(ctx, `SELECT locked_until FROM lockouts WHERE key = ? AND locked_until > ?`, key, now.Unix()).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lockout: %w", err)
+	}
+	return fromUnix(until), nil
+}
+
+// RecordFailure implements auth.Store.
+func (s *Store) RecordFailure(ctx context.Context, key string, maxFailures int, base, maxLock time.Duration, now time.Time) (time.Time, error) {
+	var until time.Time
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var failures, lockCount int
+		err := tx.QueryRowContext(ctx, `INSERT INTO lockouts (key, failures, updated_at) VALUES (?, 1, ?)
+			ON CONFLICT (key) DO UPDATE SET failures = lockouts.failures + 1, updated_at = excluded.updated_at
+			RETURNING failures, lock_count`, key, now.Unix()).Scan(&failures, &lockCount)
+		if err != nil {
+			return err
+		}
+		if failures < maxFailures {
+			return nil
+		}
+		d := base
+		for i := 0; i < lockCount && d < maxLock; i++ {
+			d *= 2
+		}
+		if d > maxLock {
+			d = maxLock
+		}
+		until = now.Add(d).Truncate(time.Second)
+		_, err = tx.ExecContext(ctx, `UPDATE lockouts SET failures = 0, locked_until = ?, lock_count = lock_count + 1 WHERE key = ?`, until.Unix(), key)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("record failure: %w", err)
+	}
+	return until, nil
+}
+
+// ClearFailures implements auth.Store.
+func (s *Store) ClearFailures(ctx context.Context, key string, unlock bool) error {
+	q := `UPDATE lockouts SET failures = 0 WHERE key = ?`
+	if unlock {
+		q = `DELETE FROM lockouts WHERE key = ?`
+	}
+	if _, err := s.db.ExecContext(ctx, q, key); err != nil {
+		return fmt.Errorf("clear failures: %w", err)
+	}
+	return nil
+}
+
+// CreatePending implements auth.Store.
+func (s *Store) CreatePending(ctx context.Context, p *auth.Pending) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO pending_logins (user_id, token_hash, stage, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.UserID, p.TokenHash, p.Stage, unix(p.CreatedAt), unix(p.ExpiresAt), p.IP, p.UserAgent)
+	if err != nil {
+		return fmt.Errorf("create pending login: %w", err)
+	}
+	p.ID, err = res.LastInsertId()
+	return err
+}
+
+// FindPendingByTokenHash implements auth.Store.
+func (s *Store) FindPendingByTokenHash(ctx context.Context, hash []byte) (*auth.Pending, error) {
+	var p auth.Pending
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, stage, created_at, expires_at, ip, user_agent FROM pending_logins WHERE token_hash = ?`, hash).
+		Scan(&p.ID, &p.UserID, &p.TokenHash, &p.Stage, &created, &expires, &p.IP, &p.UserAgent)
+	if err != nil {
+		return nil, notFound("pending login", err)
+	}
+	p.CreatedAt, p.ExpiresAt = fromUnix(created), fromUnix(expires)
+	return &p, nil
+}
+
+// DeletePending implements auth.Store.
+func (s *Store) DeletePending(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM pending_logins WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete pending login: %w", err)
+	}
+	return nil
+}
+
+// SaveUnconfirmedTOTP implements auth.Store.
+func (s *Store) SaveUnconfirmedTOTP(ctx context.Context, f *auth.TOTPFactor, seal func(id int64) ([]byte, error)) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM totp_factors WHERE user_id = ? AND confirmed = 0`, f.UserID); err != nil {
+			return fmt.Errorf("drop unconfirmed totp: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO totp_factors (user_id, secret_enc, confirmed, last_step, created_at) VALUES (?, x'', 0, -1, ?)`,
+			f.UserID, unix(f.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("save totp: %w", err)
+		}
+		if f.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("save totp: %w", err)
+		}
+		if f.SecretEnc, err = seal(f.ID); err != nil {
+			return fmt.Errorf("seal totp secret: %w", err)
+		}
+		f.LastStep = -1
+		if _, err := tx.ExecContext(ctx, `UPDATE totp_factors SET secret_enc = ? WHERE id = ?`, f.SecretEnc, f.ID); err != nil {
+			return fmt.Errorf("save totp: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) findTOTPs(ctx context.Context, userID int64, confirmed bool) ([]*auth.TOTPFactor, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, secret_enc, confirmed, last_step, created_at FROM totp_factors WHERE user_id = ? AND confirmed = ? ORDER BY id`, userID, confirmed)
+	if err != nil {
+		return nil, fmt.Errorf("find totp factors: %w", err)
+	}
+	defer rows.Close()
+	var out []*auth.TOTPFactor
+	for rows.Next() {
+		var f auth.TOTPFactor
+		var created int64
+		if err := rows.Scan(&f.ID, &f.UserID, &f.SecretEnc, &f.Confirmed, &f.LastStep, &created); err != nil {
+			return nil, fmt.Errorf("scan totp factor: %w", err)
+		}
+		f.CreatedAt = fromUnix(created)
+		out = append(out, &f)
+	}
+	return out, rows.Err()
+}
+
+// FindUnconfirmedTOTP implements auth.Store.
+func (s *Store) FindUnconfirmedTOTP(ctx context.Context, userID int64) (*auth.TOTPFactor, error) {
+	fs, err := s.findTOTPs(ctx, userID, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
+		return nil, errs.Errorf(errs.ENOTFOUND, "No authenticator app enrollment is in progress.")
+	}
+	return fs[len(fs)-1], nil
+}
+
+// FindConfirmedTOTPs implements auth.Store.
+func (s *Store) FindConfirmedTOTPs(ctx context.Context, userID int64) ([]*auth.TOTPFactor, error) {
+	return s.findTOTPs(ctx, userID, true)
+}
+
+// ConfirmTOTP implements auth.Store.
+func (s *Store) ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*auth.RecoveryCode) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE totp_factors SET confirmed = 1, last_step = ? WHERE id = ? AND user_id = ? AND confirmed = 0`, step, factorID, userID)
+		if err != nil {
+			return fmt.Errorf("confirm totp: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.Errorf(errs.ENOTFOUND, "No authenticator app enrollment is in progress.")
+		}
+		if codes != nil {
+			return replaceRecoveryCodes(ctx, tx, userID, codes)
+		}
+		return nil
+	})
+}
+
+// UseTOTPStep implements auth.Store: the conditional update is the
+// arbiter, so of two concurrent uses of one code exactly one wins.
+func (s *Store) UseTOTPStep(ctx context.Context, factorID, step int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE totp_factors SET last_step = ? WHERE id = ? AND last_step < ?`, step, factorID, step)
+	if err != nil {
+		return false, fmt.Errorf("use totp step: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// FindUnusedRecoveryCodes implements auth.Store.
+func (s *Store) FindUnusedRecoveryCodes(ctx context.Context, userID int64) ([]*auth.RecoveryCode, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, salt, hash FROM recovery_codes WHERE user_id = ? AND used_at = 0 ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("find recovery codes: %w", err)
+	}
+	defer rows.Close()
+	var out []*auth.RecoveryCode
+	for rows.Next() {
+		var c auth.RecoveryCode
+		if err := rows.Scan(&c.ID, &c.UserID, &c.Salt, &c.Hash); err != nil {
+			return nil, fmt.Errorf("scan recovery code: %w", err)
+		}
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
+
+// UseRecoveryCode implements auth.Store.
+func (s *Store) UseRecoveryCode(ctx context.Context, id int64, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE recovery_codes SET used_at = ? WHERE id = ? AND used_at = 0`, unix(at), id)
+	if err != nil {
+		return false, fmt.Errorf("use recovery code: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReplaceRecoveryCodes implements auth.Store.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID int64, codes []*auth.RecoveryCode) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return replaceRecoveryCodes(ctx, tx, userID, codes) })
+}
+
+func replaceRecoveryCodes(ctx context.Context, tx *sql.Tx, userID int64, codes []*auth.RecoveryCode) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("drop recovery codes: %w", err)
+	}
+	for _, c := range codes {
+		res, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, salt, hash) VALUES (?, ?, ?)`, userID, c.Salt, c.Hash)
+		if err != nil {
+			return fmt.Errorf("insert recovery code: %w", err)
+		}
+		c.ID, _ = res.LastInsertId()
+		c.UserID = userID
+	}
+	return nil
+}
+
+// CreateSession implements auth.Store.
+func (s *Store) CreateSession(ctx context.Context, pendingID int64, ss *session.Session) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if pendingID != 0 {
+			res, err := tx.ExecContext(ctx, `DELETE FROM pending_logins WHERE id = ?`, pendingID)
+			if err != nil {
+				return fmt.Errorf("consume pending login: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return errs.Errorf(errs.ENOTFOUND, "pending login not found.")
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			ss.UserID, ss.TokenHash, unix(ss.CreatedAt), unix(ss.LastSeenAt), unix(ss.ExpiresAt), unix(ss.MFAAt), ss.IP, ss.UserAgent)
+		if err != nil {
+			return fmt.Errorf("create session: %w", err)
+		}
+		ss.ID, err = res.LastInsertId()
+		return err
+	})
+}
+
+// FindSessionByTokenHash implements auth.Store.
+func (s *Store) FindSessionByTokenHash(ctx context.Context, hash []byte) (*session.Session, error) {
+	var ss session.Session
+	var created, seen, expires, mfa int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent FROM sessions WHERE token_hash = ?`, hash).
+		Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &created, &seen, &expires, &mfa, &ss.IP, &ss.UserAgent)
+	if err != nil {
+		return nil, notFound("session", err)
+	}
+	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromUnix(created), fromUnix(seen), fromUnix(expires), fromUnix(mfa)
+	return &ss, nil
+}
+
+// TouchSession implements auth.Store.
+func (s *Store) TouchSession(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?`, unix(at), id, unix(at)); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// SetSessionMFA implements auth.Store.
+func (s *Store) SetSessionMFA(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET mfa_at = ? WHERE id = ?`, unix(at), id); err != nil {
+		return fmt.Errorf("set session mfa: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession implements auth.Store.
+func (s *Store) DeleteSession(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions implements auth.Store.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID int64) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// DeleteExpired implements auth.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Duration) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM pending_logins WHERE expires_at <= ?`, []any{now.Unix()}},
+			{`DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`, []any{now.Unix(), now.Add(-idle).Unix()}},
+			{`DELETE FROM rate_limits WHERE window_end <= ?`, []any{now.Unix()}},
+		} {
+			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+				return fmt.Errorf("delete expired: %w", err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,137 @@
+// Package testserver runs a real Coffer server (the same code path as
+// `coffer serve`) on loopback with a temporary data directory, for
+// end-to-end, browser and load tests.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"coffer/internal/cli"
+)
+
+// Server is a running Coffer server.
+type Server struct {
+	// URL is https://localhost:PORT (a host name, as WebAuthn needs).
+	URL string
+	// Addr is the listening address, 127.0.0.1:PORT.
+	Addr    string
+	DataDir string
+	// Log holds what the server wrote to stdout and stderr.
+	Log    *SyncBuffer
+	cancel context.CancelFunc
+	done   chan int
+	roots  *x509.CertPool
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start runs `coffer serve --data <tmp> --addr 127.0.0.1:0 args...` and
+// waits until it listens. The server stops when the test ends.
+func Start(tb testing.TB, args ...string) *Server {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "data")
+	return StartIn(tb, dir, args...)
+}
+
+// StartIn is Start with a given data directory (to restart on old data).
+func StartIn(tb testing.TB, dir string, args ...string) *Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{DataDir: dir, Log: &SyncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	listening := make(chan string, 1)
+	env := cli.Env{Stdin: strings.NewReader(""), Stdout: s.Log, Stderr: s.Log, Getenv: func(string) string { return "" },
+		OnListen: func(addr string) { listening <- addr }}
+	full := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
+	go func() { s.done <- cli.Run(ctx, full, env) }()
+	select {
+	case s.Addr = <-listening:
+	case code := <-s.done:
+		cancel()
+		tb.Fatalf("coffer serve exited with %d before listening:\n%s", code, s.Log.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		tb.Fatalf("coffer serve did not listen within 60s:\n%s", s.Log.String())
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.URL = "https://localhost:" + port
+	pem, err := os.ReadFile(filepath.Join(dir, "tls-cert.pem"))
+	if err != nil {
+		tb.Fatalf("read server certificate: %v", err)
+	}
+	s.roots = x509.NewCertPool()
+	if !s.roots.AppendCertsFromPEM(pem) {
+		tb.Fatalf("bad server certificate PEM")
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the server down and waits for it.
+func (s *Server) Stop() {
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+	}
+}
+
+// HTTPClient returns a client that trusts the server's self-signed
+// certificate and keeps cookies. localAddr, if non-empty, is the source IP
+// to connect from (any of 127.0.0.0/8), so tests can act as distinct clients.
+func (s *Server) HTTPClient(localAddr string) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if localAddr != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localAddr)}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: s.roots, ServerName: "localhost"},
+		MaxIdleConnsPerHost: 16,
+		// Always dial the listener; "localhost" may resolve to ::1 first.
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp4", s.Addr)
+		},
+		ForceAttemptHTTP2: true,
+	}
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: tr, Jar: jar, Timeout: 60 * time.Second}
+}
+
+// AddUser runs `coffer admin user add` against the server's data directory
+// while it serves.
+func (s *Server) AddUser(tb testing.TB, email, name, password string) {
+	tb.Helper()
+	var out SyncBuffer
+	env := cli.Env{Stdin: strings.NewReader(password + "\n"), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+	if code := cli.Run(context.Background(), []string{"admin", "user", "add", "--data", s.DataDir, "--email", email, "--name", name, "--password-stdin"}, env); code != 0 {
+		tb.Fatalf("admin user add %s: exit %d: %s", email, code, out.String())
+	}
+}

@@ -1,0 +1,217 @@
+// Package web is Coffer's HTTP surface: the HTML pages and the JSON API,
+// with the middleware that protects both.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"coffer/internal/auth"
+	"coffer/internal/errs"
+)
+
+// Log keys, so every line says the same thing the same way.
+const (
+	logKeyRequestID = "request_id"
+	logKeyMethod    = "method"
+	logKeyPath      = "path"
+	logKeyStatus    = "status"
+	logKeyDuration  = "duration_ms"
+	logKeyClient    = "client"
+	logKeyErr       = "err"
+)
+
+// maxBodyBytes bounds every request body; nothing Coffer accepts today is
+// larger than a form with a password.
+const maxBodyBytes = 64 << 10
+
+// Options configure a Server.
+type Options struct {
+	// SecurityContact is the Contact line of /.well-known/security.txt.
+	SecurityContact string
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	auth  *auth.Service
+	log   *slog.Logger
+	pages *pages
+	opts  Options
+}
+
+// NewServer parses the templates and returns a Server.
+func NewServer(a *auth.Service, log *slog.Logger, opts Options) (*Server, error) {
+	p, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	if opts.SecurityContact == "" {
+		opts.SecurityContact = "mailto:security@localhost"
+	}
+	return &Server{auth: a, log: log, pages: p, opts: opts}, nil
+}
+
+// Handler returns the whole HTTP handler with its middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+
+	// JSON API: bearer tokens only, never cookies, so no CSRF exposure.
+	mux.HandleFunc("POST /api/v1/login", s.apiLogin)
+	mux.HandleFunc("POST /api/v1/login/mfa", s.apiLoginMFA)
+	mux.HandleFunc("POST /api/v1/mfa/totp/enroll", s.apiEnrollActor(s.apiTOTPEnroll))
+	mux.HandleFunc("POST /api/v1/mfa/totp/confirm", s.apiEnrollActor(s.apiTOTPConfirm))
+	mux.HandleFunc("POST /api/v1/mfa/recovery-codes", s.apiRequireSession(s.apiRegenerateRecoveryCodes))
+	mux.HandleFunc("GET /api/v1/me", s.apiRequireSession(s.apiMe))
+	mux.HandleFunc("POST /api/v1/logout", s.apiRequireSession(s.apiLogout))
+	mux.HandleFunc("POST /api/v1/logout/all", s.apiRequireSession(s.apiLogoutAll))
+	mux.HandleFunc("/api/", s.apiNotFound)
+
+	// HTML pages: cookies, CSRF tokens on every form.
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.csrf(s.loginSubmit))
+	mux.HandleFunc("GET /enroll", s.enrollPage)
+	mux.HandleFunc("POST /enroll", s.csrf(s.enrollSubmit))
+	mux.HandleFunc("GET /login/mfa", s.mfaPage)
+	mux.HandleFunc("POST /login/mfa", s.csrf(s.mfaSubmit))
+	mux.HandleFunc("GET /dashboard", s.requireSession(s.dashboard))
+	mux.HandleFunc("GET /settings/security", s.requireSession(s.securityPage))
+	mux.HandleFunc("POST /settings/security/recovery-codes", s.csrf(s.requireSession(s.regenerateCodes)))
+	mux.HandleFunc("POST /logout", s.csrf(s.requireSession(s.logout)))
+	mux.HandleFunc("POST /logout/all", s.csrf(s.requireSession(s.logoutAll)))
+	mux.HandleFunc("GET /static/{name}", s.static)
+	mux.HandleFunc("GET /.well-known/security.txt", s.securityTxt)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+
+	return s.recoverer(s.logRequests(securityHeaders(limitBody(mux))))
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// clientOf describes the request's client for rate limits and the audit
+// log. Behind a proxy this is the proxy (trusted-proxy support comes with
+// the multi-node work).
+func clientOf(r *http.Request) auth.Client {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	c := auth.Client{IP: host, UserAgent: r.UserAgent()}
+	if ck, err := r.Cookie(cookieDevice); err == nil {
+		c.DeviceCookie = ck.Value
+	}
+	return c
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logRequests gives each request an ID and logs one line for it. Only the
+// path is logged: no query string, header or body can carry a secret here.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newID()
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log.Info("request", logKeyRequestID, id, logKeyMethod, r.Method, logKeyPath, r.URL.Path,
+			logKeyStatus, sw.status, logKeyDuration, time.Since(start).Milliseconds(), logKeyClient, clientOf(r).IP)
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", logKeyRequestID, requestID(r), "panic", v)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows only Coffer's own files: no inline script or
+// style anywhere, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBodyBytes {
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				writeJSONError(w, r, nil, errs.Errorf(errs.ETOOLARGE, "The request body is larger than %d bytes.", maxBodyBytes))
+			} else {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			}
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) securityTxt(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	expires := time.Now().UTC().Add(180 * 24 * time.Hour).Truncate(24 * time.Hour).Format(time.RFC3339)
+	w.Write([]byte("Contact: " + s.opts.SecurityContact + "\nExpires: " + expires + "\nPreferred-Languages: en\n"))
+}
