@@ -51,9 +51,14 @@ func decodeQR(tb testing.TB, png []byte) string {
 	if err := os.WriteFile(f, png, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	out, err := exec.Command(bin, "--raw", "-q", f).CombinedOutput()
+	// Only stdout is the decoded text: zbarimg reports on stderr (without
+	// --nodbus, a missing D-Bus socket), which must not end up in the URI.
+	var stderr strings.Builder
+	cmd := exec.Command(bin, "--raw", "-q", "--nodbus", f)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		tb.Fatalf("zbarimg: %v: %s", err, out)
+		tb.Fatalf("zbarimg: %v: %s", err, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
 }

@@ -430,7 +430,8 @@ func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client,
 	if err != nil {
 		return nil, err
 	}
-	ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.Session.AbsoluteTimeout), MFAAt: now, IP: c.IP, UserAgent: truncate(c.UserAgent, 256)}
+	ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.Session.AbsoluteTimeout), MFAAt: now, IP: c.IP, UserAgent: truncate(c.UserAgent, 256),
+		PrevLoginAt: u.LastLoginAt, PrevLoginIP: u.LastLoginIP}
 	if err := s.store.CreateSession(ctx, pendingID, ss); err != nil {
 		if errs.Code(err) == errs.ENOTFOUND {
 			return nil, errs.Errorf(errs.EUNAUTHORIZED, msgLoginExpired)
@@ -440,7 +441,7 @@ func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client,
 	if err := s.store.ClearFailures(ctx, accountKey(u.Email), false); err != nil {
 		s.log.Error("clear failures", "err", err)
 	}
-	if err := s.store.SetLastLogin(ctx, u.ID, now); err != nil {
+	if err := s.store.SetLastLogin(ctx, u.ID, now, c.IP); err != nil {
 		s.log.Error("set last login", "err", err)
 	}
 	s.audit(ctx, u.ID, u.Email, "login", audit.Success, c, fmt.Sprintf("session=%d", ss.ID))

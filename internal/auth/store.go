@@ -17,6 +17,7 @@ type User struct {
 	IsAdmin      bool
 	CreatedAt    time.Time
 	LastLoginAt  time.Time // zero if never
+	LastLoginIP  string
 }
 
 // Login stages of a pending login.
@@ -68,7 +69,7 @@ type Store interface {
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	CountUsers(ctx context.Context) (int, error)
 	UpdatePasswordHash(ctx context.Context, userID int64, hash string) error
-	SetLastLogin(ctx context.Context, userID int64, at time.Time) error
+	SetLastLogin(ctx context.Context, userID int64, at time.Time, ip string) error
 
 	// HitRateLimit counts one event against key in the fixed window that
 	// contains now and returns the count so far in that window.

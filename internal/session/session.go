@@ -32,6 +32,10 @@ type Session struct {
 	MFAAt     time.Time
 	IP        string
 	UserAgent string
+	// PrevLoginAt and PrevLoginIP describe the user's sign-in before this
+	// session's (zero if none).
+	PrevLoginAt time.Time
+	PrevLoginIP string
 }
 
 // Policy holds the timeouts that bound a session.

@@ -308,7 +308,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ss *session.S
 	d := s.base(w, r, "Dashboard")
 	d.User = userData(u)
 	d.Data["RecoveryCodesLeft"] = left
-	d.Data["LastLogin"] = ss.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC") + " from " + ss.IP
+	d.Data["LastLogin"] = ""
+	if !ss.PrevLoginAt.IsZero() {
+		d.Data["LastLogin"] = ss.PrevLoginAt.UTC().Format("2 Jan 2006 15:04 UTC") + " from " + ss.PrevLoginIP
+	}
 	s.render(w, r, http.StatusOK, "dashboard", d)
 }
 

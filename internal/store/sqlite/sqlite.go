@@ -202,12 +202,12 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	return err
 }
 
-const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at`
+const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at, last_login_ip`
 
 func scanUser(row interface{ Scan(...any) error }) (*auth.User, error) {
 	var u auth.User
 	var created, last int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last, &u.LastLoginIP); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.LastLoginAt = fromUnix(created), fromUnix(last)
@@ -251,8 +251,8 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, hash strin
 }
 
 // SetLastLogin implements auth.Store.
-func (s *Store) SetLastLogin(ctx context.Context, userID int64, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, unix(at), userID); err != nil {
+func (s *Store) SetLastLogin(ctx context.Context, userID int64, at time.Time, ip string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login_at = ?, last_login_ip = ? WHERE id = ?`, unix(at), ip, userID); err != nil {
 		return fmt.Errorf("set last login: %w", err)
 	}
 	return nil
@@ -514,8 +514,8 @@ func (s *Store) CreateSession(ctx context.Context, pendingID int64, ss *session.
 				return errs.Errorf(errs.ENOTFOUND, "pending login not found.")
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			ss.UserID, ss.TokenHash, unix(ss.CreatedAt), unix(ss.LastSeenAt), unix(ss.ExpiresAt), unix(ss.MFAAt), ss.IP, ss.UserAgent)
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent, prev_login_at, prev_login_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ss.UserID, ss.TokenHash, unix(ss.CreatedAt), unix(ss.LastSeenAt), unix(ss.ExpiresAt), unix(ss.MFAAt), ss.IP, ss.UserAgent, unix(ss.PrevLoginAt), ss.PrevLoginIP)
 		if err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
@@ -527,13 +527,13 @@ func (s *Store) CreateSession(ctx context.Context, pendingID int64, ss *session.
 // FindSessionByTokenHash implements auth.Store.
 func (s *Store) FindSessionByTokenHash(ctx context.Context, hash []byte) (*session.Session, error) {
 	var ss session.Session
-	var created, seen, expires, mfa int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent FROM sessions WHERE token_hash = ?`, hash).
-		Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &created, &seen, &expires, &mfa, &ss.IP, &ss.UserAgent)
+	var created, seen, expires, mfa, prev int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent, prev_login_at, prev_login_ip FROM sessions WHERE token_hash = ?`, hash).
+		Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &created, &seen, &expires, &mfa, &ss.IP, &ss.UserAgent, &prev, &ss.PrevLoginIP)
 	if err != nil {
 		return nil, notFound("session", err)
 	}
-	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt = fromUnix(created), fromUnix(seen), fromUnix(expires), fromUnix(mfa)
+	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.MFAAt, ss.PrevLoginAt = fromUnix(created), fromUnix(seen), fromUnix(expires), fromUnix(mfa), fromUnix(prev)
 	return &ss, nil
 }
 

@@ -5,7 +5,8 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     is_admin      INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
-    last_login_at INTEGER NOT NULL DEFAULT 0
+    last_login_at INTEGER NOT NULL DEFAULT 0,
+    last_login_ip TEXT NOT NULL DEFAULT ''
 );
 
 -- Fixed-window counters for rate limits, keyed by "scope:subject".
@@ -65,7 +66,11 @@ CREATE TABLE sessions (
     expires_at   INTEGER NOT NULL,
     mfa_at       INTEGER NOT NULL,
     ip           TEXT NOT NULL,
-    user_agent   TEXT NOT NULL
+    user_agent   TEXT NOT NULL,
+    -- The user's sign-in before this one, shown so they can spot one that
+    -- was not theirs.
+    prev_login_at INTEGER NOT NULL DEFAULT 0,
+    prev_login_ip TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX sessions_user ON sessions(user_id);
 
