@@ -605,12 +605,23 @@ type Actor struct {
 	User    *User
 }
 
-func (s *Service) checkEnrollActor(a Actor) error {
+func (s *Service) checkEnrollActor(ctx context.Context, a Actor) error {
 	now := s.Now()
 	switch {
 	case a.Pending != nil:
 		if a.Pending.Stage != StageEnroll {
 			return errs.Errorf(errs.EFORBIDDEN, "Complete two-step verification first.")
+		}
+		// The stage was fixed at the password step. If a factor has been
+		// confirmed since (through another pending login), this login must
+		// present that factor: adding one would let whoever started a
+		// sign-in before the owner enrolled skip the owner's second factor.
+		factors, err := s.store.FindConfirmedTOTPs(ctx, a.User.ID)
+		if err != nil {
+			return err
+		}
+		if len(factors) > 0 {
+			return errs.Errorf(errs.EFORBIDDEN, "Two-step verification is already set up for this account. Sign in again.")
 		}
 	case a.Session != nil:
 		if now.Sub(a.Session.MFAAt) > s.cfg.StepUpMaxAge {
@@ -626,7 +637,7 @@ func (s *Service) checkEnrollActor(a Actor) error {
 // user, or (when reuse is set and one is still fresh) returns the one in
 // progress, so reloading the enrollment page keeps the scanned code valid.
 func (s *Service) BeginTOTPEnrollment(ctx context.Context, a Actor, reuse bool, c Client) (*Enrollment, error) {
-	if err := s.checkEnrollActor(a); err != nil {
+	if err := s.checkEnrollActor(ctx, a); err != nil {
 		return nil, err
 	}
 	now := s.Now()
@@ -675,7 +686,7 @@ type Confirmed struct {
 // factor and, at the user's first factor, generates recovery codes. From a
 // pending login it completes the sign-in.
 func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code string, c Client) (*Confirmed, error) {
-	if err := s.checkEnrollActor(a); err != nil {
+	if err := s.checkEnrollActor(ctx, a); err != nil {
 		return nil, err
 	}
 	now := s.Now()
@@ -712,7 +723,9 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 			return nil, err
 		}
 	}
-	if err := s.store.ConfirmTOTP(ctx, u.ID, f.ID, step, stored); err != nil {
+	// From a pending login the check is repeated inside the confirming
+	// transaction, so two racing enrollments cannot both become first.
+	if err := s.store.ConfirmTOTP(ctx, u.ID, f.ID, step, stored, a.Pending != nil); err != nil {
 		return nil, err
 	}
 	s.audit(ctx, u.ID, u.Email, "mfa.totp.enroll_confirm", audit.Success, c, fmt.Sprintf("factor=%d", f.ID))

@@ -96,8 +96,9 @@ type Store interface {
 	FindConfirmedTOTPs(ctx context.Context, userID int64) ([]*TOTPFactor, error)
 	// ConfirmTOTP marks the unconfirmed factor confirmed with step as its last
 	// used step and, if codes is non-nil, replaces the user's recovery codes,
-	// in one transaction.
-	ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*RecoveryCode) error
+	// in one transaction. With firstOnly it fails with EFORBIDDEN when the
+	// user already has a confirmed factor.
+	ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*RecoveryCode, firstOnly bool) error
 	// UseTOTPStep records step as used for the factor only if it is later than
 	// the last used step; it reports false for a replay, even one racing
 	// from another connection or node.

@@ -15,6 +15,7 @@ const (
 	EFORBIDDEN    = "forbidden"              // 403
 	ESTEPUP       = "step_up_required"       // 403, the client should ask for a fresh second factor
 	ENOTFOUND     = "not_found"              // 404
+	EMETHOD       = "method_not_allowed"     // 405
 	ECONFLICT     = "conflict"               // 409
 	ETOOLARGE     = "too_large"              // 413
 	EUNSUPPORTED  = "unsupported_media_type" // 415

@@ -214,8 +214,29 @@ func (s *Server) apiLogoutAll(w http.ResponseWriter, r *http.Request, ss *sessio
 	writeJSON(w, http.StatusOK, map[string]int{"sessions_ended": n})
 }
 
-func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
-	writeJSONError(w, r, s.log, errs.Errorf(errs.ENOTFOUND, "No such API endpoint: %s %s.", r.Method, r.URL.Path))
+// apiCatchAll is the pattern that takes every API request no route took.
+const apiCatchAll = "/api/"
+
+// apiFallback answers API requests that no route took, in JSON: 405 with an
+// Allow header when the path has routes for other methods, else 404. The
+// catch-all matches every method, so ServeMux never answers 405 itself.
+func (s *Server) apiFallback(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != apiCatchAll {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSONError(w, r, s.log, errs.Errorf(errs.EMETHOD, "Use %s for %s.", strings.Join(allow, " or "), r.URL.Path))
+			return
+		}
+		writeJSONError(w, r, s.log, errs.Errorf(errs.ENOTFOUND, "No such API endpoint: %s %s.", r.Method, r.URL.Path))
+	}
 }
 
 // setDeviceCookie marks this client as one that completed a sign-in for the

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -19,6 +21,7 @@ var statusByCode = map[string]int{
 	errs.EFORBIDDEN:    http.StatusForbidden,
 	errs.ESTEPUP:       http.StatusForbidden,
 	errs.ENOTFOUND:     http.StatusNotFound,
+	errs.EMETHOD:       http.StatusMethodNotAllowed,
 	errs.ECONFLICT:     http.StatusConflict,
 	errs.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	errs.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
@@ -80,10 +83,9 @@ func decodeJSON[T any](r *http.Request) (*T, error) {
 	if err != nil || mt != "application/json" {
 		return nil, errs.Errorf(errs.EUNSUPPORTED, "Send the request body as application/json.")
 	}
+	var raw json.RawMessage
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	var v T
-	if err := dec.Decode(&v); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		return nil, jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -91,6 +93,16 @@ func decodeJSON[T any](r *http.Request) (*T, error) {
 			return nil, jsonError(err)
 		}
 		return nil, errs.Errorf(errs.EINVALID, "The request body must hold exactly one JSON object.")
+	}
+	// null would decode into a zero value without complaint.
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errs.Errorf(errs.EINVALID, "The request body must be a JSON object.")
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	var v T
+	if err := strict.Decode(&v); err != nil {
+		return nil, jsonError(err)
 	}
 	return &v, nil
 }
@@ -111,10 +123,27 @@ func jsonError(err error) error {
 		if field == "" {
 			return errs.Errorf(errs.EINVALID, "The request body must be a JSON object.")
 		}
-		return errs.Errorf(errs.EINVALID, "Field %q must be a %s.", field, typeErr.Type.String())
+		return errs.Errorf(errs.EINVALID, "Field %q must be %s.", field, jsonKind(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return errs.Errorf(errs.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return errs.Errorf(errs.EINVALID, "The request body could not be read as JSON.")
+	}
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
 	}
 }

@@ -70,7 +70,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/me", s.apiRequireSession(s.apiMe))
 	mux.HandleFunc("POST /api/v1/logout", s.apiRequireSession(s.apiLogout))
 	mux.HandleFunc("POST /api/v1/logout/all", s.apiRequireSession(s.apiLogoutAll))
-	mux.HandleFunc("/api/", s.apiNotFound)
+	mux.HandleFunc(apiCatchAll, s.apiFallback(mux))
 
 	// HTML pages: cookies, CSRF tokens on every form.
 	mux.HandleFunc("GET /{$}", s.home)

@@ -49,7 +49,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// Write transactions take the lock up front, so two writers queue on the
 	// busy timeout instead of failing to upgrade a read lock.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path is percent-encoded: SQLite reads the DSN as a URI, so a raw
+	// '?', '#' or '%' in a directory name would open another file (outside
+	// the private data directory) and drop pragmas.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -427,8 +430,17 @@ func (s *Store) FindConfirmedTOTPs(ctx context.Context, userID int64) ([]*auth.T
 }
 
 // ConfirmTOTP implements auth.Store.
-func (s *Store) ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*auth.RecoveryCode) error {
+func (s *Store) ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*auth.RecoveryCode, firstOnly bool) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if firstOnly {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM totp_factors WHERE user_id = ? AND confirmed = 1`, userID).Scan(&n); err != nil {
+				return fmt.Errorf("count totp factors: %w", err)
+			}
+			if n > 0 {
+				return errs.Errorf(errs.EFORBIDDEN, "Two-step verification is already set up for this account. Sign in again.")
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE totp_factors SET confirmed = 1, last_step = ? WHERE id = ? AND user_id = ? AND confirmed = 0`, step, factorID, userID)
 		if err != nil {
 			return fmt.Errorf("confirm totp: %w", err)
