@@ -49,7 +49,7 @@ func respondTestRequest(contentType string, body []byte, streamed bool) *http.Re
 // decodeThroughLimit runs decodeJSON behind the production body limit, the
 // way every API handler sees a body, and returns what it decoded or the
 // error.
-func decodeThroughLimit(r *http.Request) (*respondTestBody, error, *httptest.ResponseRecorder) {
+func decodeThroughLimit(r *http.Request) (*respondTestBody, *httptest.ResponseRecorder, error) {
 	var got *respondTestBody
 	var gotErr error
 	called := false
@@ -64,9 +64,9 @@ func decodeThroughLimit(r *http.Request) (*respondTestBody, error, *httptest.Res
 	h.ServeHTTP(rec, r)
 	if !called {
 		// limitBody answered itself, from the declared length.
-		return nil, errs.Errorf(errs.ETOOLARGE, "refused by limitBody"), rec
+		return nil, rec, errs.Errorf(errs.ETOOLARGE, "refused by limitBody")
 	}
-	return got, gotErr, rec
+	return got, rec, gotErr
 }
 
 func TestDecodeJSON(t *testing.T) {
@@ -121,7 +121,7 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err, rec := decodeThroughLimit(respondTestRequest(tt.contentType, []byte(tt.body), tt.streamed))
+			got, rec, err := decodeThroughLimit(respondTestRequest(tt.contentType, []byte(tt.body), tt.streamed))
 			if tt.wantCode == "" {
 				if err != nil || got == nil {
 					t.Fatalf("decodeJSON = %v, %v; want success", got, err)
