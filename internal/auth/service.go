@@ -815,6 +815,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*session.Sess
 	if err != nil {
 		return nil, nil, err
 	}
+	ss.Idle = now.Sub(ss.LastSeenAt)
 	if now.Unix() > ss.LastSeenAt.Unix() {
 		if err := s.store.TouchSession(ctx, ss.ID, now); err != nil {
 			return nil, nil, err
@@ -822,6 +823,27 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*session.Sess
 		ss.LastSeenAt = now
 	}
 	return ss, u, nil
+}
+
+// StepUp verifies a second factor now, in a signed-in session, so that
+// sensitive actions are allowed for the next few minutes.
+func (s *Service) StepUp(ctx context.Context, ss *session.Session, u *User, method, code string, c Client) error {
+	if err := s.checkSecondFactor(ctx, u, method, code, c); err != nil {
+		return err
+	}
+	now := s.Now()
+	if err := s.store.SetSessionMFA(ctx, ss.ID, now); err != nil {
+		return err
+	}
+	ss.MFAAt = now
+	s.audit(ctx, u.ID, u.Email, "session.step_up", audit.Success, c, fmt.Sprintf("session=%d method=%s", ss.ID, method))
+	return nil
+}
+
+// Fresh reports whether the session's second factor is recent enough for
+// a sensitive action.
+func (s *Service) Fresh(ss *session.Session) bool {
+	return s.Now().Sub(ss.MFAAt) <= s.cfg.StepUpMaxAge
 }
 
 // Logout ends one session.

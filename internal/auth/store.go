@@ -18,6 +18,9 @@ type User struct {
 	CreatedAt    time.Time
 	LastLoginAt  time.Time // zero if never
 	LastLoginIP  string
+	// PasswordChangedAt is when the password was set, for organisations
+	// that opt into password expiry.
+	PasswordChangedAt time.Time
 }
 
 // Login stages of a pending login.

@@ -8,15 +8,25 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
+	"coffer/internal/access"
+	"coffer/internal/audit"
 	"coffer/internal/auth"
+	"coffer/internal/errs"
+	"coffer/internal/ledger"
+	"coffer/internal/money"
 )
 
 const adminHelp = `Usage:
-  coffer admin user add --data DIR --email EMAIL --name NAME --password-stdin
+  coffer admin user add --data DIR --email EMAIL --name NAME --password-stdin [--org NAME --role ROLE [--currency CODE]]
   coffer admin user unlock --data DIR --email EMAIL
 
 Works while the server runs. The first user created is an administrator.
+With --org, the user joins that organisation with --role (owner, adviser,
+standard, invoice_only, read_only); with --role owner the organisation is
+created, with a default chart of accounts in --currency (default GBP), when it
+does not exist yet.
 The password is read from the first line of standard input so that it never
 appears in the process list or shell history.
 `
@@ -49,8 +59,28 @@ func runUserAdd(ctx context.Context, args []string, env Env) error {
 	email := fs.String("email", "", "the user's email address (their sign-in name)")
 	name := fs.String("name", "", "the user's full name")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	orgName := fs.String("org", "", "organisation to join (created with --role owner if missing)")
+	roleName := fs.String("role", "", "role in --org: owner, adviser, standard, invoice_only or read_only")
+	currency := fs.String("currency", "GBP", "currency of a newly created organisation (ISO 4217)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var role access.Role
+	if *orgName != "" || *roleName != "" {
+		if *orgName == "" || *roleName == "" {
+			return errors.New("--org and --role go together")
+		}
+		r, err := access.ParseRole(*roleName)
+		if err != nil {
+			return err
+		}
+		role = r
+		if err := access.ValidateOrgName(*orgName); err != nil {
+			return errors.New(errorText(err))
+		}
+		if _, err := money.Exponent(*currency); err != nil {
+			return err
+		}
 	}
 	if !*stdin {
 		return errors.New("give the password on standard input with --password-stdin")
@@ -68,12 +98,56 @@ func runUserAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return fmt.Errorf("add user: %s", errorText(err))
 	}
-	role := "user"
+	kind := "user"
 	if u.IsAdmin {
-		role = "administrator"
+		kind = "administrator"
 	}
-	fmt.Fprintf(env.Stdout, "Created %s %s (id %d). At first sign-in they must set up an authenticator app.\n", role, u.Email, u.ID)
+	fmt.Fprintf(env.Stdout, "Created %s %s (id %d). At first sign-in they must set up an authenticator app.\n", kind, u.Email, u.ID)
+	if *orgName == "" {
+		return nil
+	}
+	org, created, err := joinOrg(ctx, a, u.ID, strings.TrimSpace(*orgName), role, *currency)
+	if err != nil {
+		return fmt.Errorf("user %s was created but could not join %q: %s", u.Email, *orgName, errorText(err))
+	}
+	if created {
+		fmt.Fprintf(env.Stdout, "Created organisation %s (id %d, %s) with a default chart of accounts.\n", org.Name, org.ID, org.Currency)
+	}
+	fmt.Fprintf(env.Stdout, "%s is %s of %s.\n", u.Email, role.Label(), org.Name)
 	return nil
+}
+
+// joinOrg adds the user to the named organisation, creating it (with the
+// default chart of accounts) when the user is to be its owner.
+func joinOrg(ctx context.Context, a *app, userID int64, name string, role access.Role, currency string) (*access.Org, bool, error) {
+	org, err := a.store.FindOrgByName(ctx, name)
+	if err == nil {
+		m := &access.Membership{OrgID: org.ID, UserID: userID, Role: role, CreatedAt: time.Now().UTC()}
+		if err := a.store.AddMember(ctx, m); err != nil {
+			return nil, false, err
+		}
+		a.auditOrg(ctx, userID, "org.member.add", fmt.Sprintf("org=%d role=%s", org.ID, role))
+		return org, false, nil
+	}
+	if errs.Code(err) != errs.ENOTFOUND {
+		return nil, false, err
+	}
+	if role != access.Owner {
+		return nil, false, fmt.Errorf("organisation %q does not exist; create it by adding its owner with --role owner", name)
+	}
+	org = &access.Org{Name: name, Currency: currency, CreatedAt: time.Now().UTC(), Settings: access.DefaultSettings()}
+	if err := a.store.CreateOrg(ctx, org, userID, ledger.DefaultTaxRates(), ledger.DefaultChart()); err != nil {
+		return nil, false, err
+	}
+	a.auditOrg(ctx, userID, "org.create", fmt.Sprintf("org=%d", org.ID))
+	return org, true, nil
+}
+
+func (a *app) auditOrg(ctx context.Context, userID int64, action, detail string) {
+	e := &audit.Event{At: time.Now().UTC(), UserID: userID, Subject: "cli", Action: action, Outcome: audit.Success, IP: cliClient.IP, UserAgent: cliClient.UserAgent, Detail: detail}
+	if err := a.store.AppendAudit(ctx, e); err != nil {
+		a.log.Error("audit write failed", "action", action, "err", err)
+	}
 }
 
 func runUserUnlock(ctx context.Context, args []string, env Env) error {

@@ -17,6 +17,7 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/keyring"
+	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
 )
 
@@ -100,11 +101,12 @@ func dataDirDefault(env Env) string {
 
 // app is what every command that touches the data needs.
 type app struct {
-	dir   string
-	store *sqlite.Store
-	keys  *keyring.Keyring
-	auth  *auth.Service
-	log   *slog.Logger
+	dir    string
+	store  *sqlite.Store
+	keys   *keyring.Keyring
+	auth   *auth.Service
+	ledger *ledger.Service
+	log    *slog.Logger
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -144,7 +146,8 @@ func openApp(ctx context.Context, dir string, cfg auth.Config, workers int, log 
 		st.Close()
 		return nil, false, err
 	}
-	return &app{dir: dir, store: st, keys: keys, auth: svc, log: log}, created, nil
+	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
+	return &app{dir: dir, store: st, keys: keys, auth: svc, ledger: led, log: log}, created, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("load TLS certificate: %w", err)
 	}
-	srv, err := web.NewServer(a.auth, log, web.Options{SecurityContact: cfg.SecurityContact})
+	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Log: log}, web.Options{SecurityContact: cfg.SecurityContact})
 	if err != nil {
 		return err
 	}

@@ -185,3 +185,12 @@ func AAD(table, column string, id int64) []byte {
 	b = append(b, 0)
 	return strconv.AppendInt(b, id, 10)
 }
+
+// OrgAAD is AAD for a value that belongs to an organisation: moving the
+// ciphertext to another organisation's row fails to decrypt, as does moving
+// it to another row or column of the same one.
+func OrgAAD(orgID int64, table, column string, id int64) []byte {
+	b := strconv.AppendInt([]byte("org\x00"), orgID, 10)
+	b = append(b, 0)
+	return append(b, AAD(table, column, id)...)
+}

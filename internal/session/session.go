@@ -36,6 +36,9 @@ type Session struct {
 	// session's (zero if none).
 	PrevLoginAt time.Time
 	PrevLoginIP string
+	// Idle is how long the session had been unused when this request
+	// arrived (not stored), for organisations with a shorter idle timeout.
+	Idle time.Duration
 }
 
 // Policy holds the timeouts that bound a session.

@@ -127,11 +127,19 @@ func (s *Server) HTTPClient(localAddr string) *http.Client {
 
 // AddUser runs `coffer admin user add` against the server's data directory
 // while it serves.
-func (s *Server) AddUser(tb testing.TB, email, name, password string) {
+func (s *Server) AddUser(tb testing.TB, email, name, password string, extra ...string) {
 	tb.Helper()
 	var out SyncBuffer
 	env := cli.Env{Stdin: strings.NewReader(password + "\n"), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-	if code := cli.Run(context.Background(), []string{"admin", "user", "add", "--data", s.DataDir, "--email", email, "--name", name, "--password-stdin"}, env); code != 0 {
+	args := append([]string{"admin", "user", "add", "--data", s.DataDir, "--email", email, "--name", name, "--password-stdin"}, extra...)
+	if code := cli.Run(context.Background(), args, env); code != 0 {
 		tb.Fatalf("admin user add %s: exit %d: %s", email, code, out.String())
 	}
+}
+
+// AddMember creates a user who belongs to org with role (creating the
+// organisation when role is owner and it does not exist).
+func (s *Server) AddMember(tb testing.TB, email, name, password, org, role string) {
+	tb.Helper()
+	s.AddUser(tb, email, name, password, "--org", org, "--role", role)
 }

@@ -84,6 +84,8 @@ type pageData struct {
 	Title string
 	CSRF  string
 	User  *pageUser
+	// Org is the current organisation on organisation pages, else nil.
+	Org   *pageOrg
 	Flash string
 	Error string
 	Data  map[string]any

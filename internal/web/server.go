@@ -12,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"coffer/internal/access"
 	"coffer/internal/auth"
 	"coffer/internal/errs"
+	"coffer/internal/idem"
+	"coffer/internal/ledger"
 )
 
 // Log keys, so every line says the same thing the same way.
@@ -27,9 +30,12 @@ const (
 	logKeyErr       = "err"
 )
 
-// maxBodyBytes bounds every request body; nothing Coffer accepts today is
-// larger than a form with a password.
-const maxBodyBytes = 64 << 10
+// maxBodyBytes bounds every request body but statement imports; no other
+// form or JSON body Coffer accepts comes near it.
+const maxBodyBytes = 1 << 20
+
+// maxImportBytes bounds a bank statement upload.
+const maxImportBytes = 10 << 20
 
 // Options configure a Server.
 type Options struct {
@@ -37,16 +43,29 @@ type Options struct {
 	SecurityContact string
 }
 
+// Deps are the domain services and stores the handlers call.
+type Deps struct {
+	Auth        *auth.Service
+	Orgs        access.Store
+	Ledger      *ledger.Service
+	Idempotency idem.Store
+	Log         *slog.Logger
+}
+
 // Server holds what the handlers need.
 type Server struct {
-	auth  *auth.Service
-	log   *slog.Logger
-	pages *pages
-	opts  Options
+	auth   *auth.Service
+	orgs   access.Store
+	ledger *ledger.Service
+	idem   idem.Store
+	log    *slog.Logger
+	pages  *pages
+	opts   Options
+	routes []Route
 }
 
 // NewServer parses the templates and returns a Server.
-func NewServer(a *auth.Service, log *slog.Logger, opts Options) (*Server, error) {
+func NewServer(d Deps, opts Options) (*Server, error) {
 	p, err := loadPages()
 	if err != nil {
 		return nil, err
@@ -54,7 +73,7 @@ func NewServer(a *auth.Service, log *slog.Logger, opts Options) (*Server, error)
 	if opts.SecurityContact == "" {
 		opts.SecurityContact = "mailto:security@localhost"
 	}
-	return &Server{auth: a, log: log, pages: p, opts: opts}, nil
+	return &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, log: d.Log, pages: p, opts: opts}, nil
 }
 
 // Handler returns the whole HTTP handler with its middleware.
@@ -70,6 +89,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/me", s.apiRequireSession(s.apiMe))
 	mux.HandleFunc("POST /api/v1/logout", s.apiRequireSession(s.apiLogout))
 	mux.HandleFunc("POST /api/v1/logout/all", s.apiRequireSession(s.apiLogoutAll))
+	mux.HandleFunc("POST /api/v1/step-up", s.apiRequireSession(s.apiStepUp))
+	mux.HandleFunc("GET /api/v1/orgs", s.apiRequireSession(s.apiOrgs))
 	mux.HandleFunc(apiCatchAll, s.apiFallback(mux))
 
 	// HTML pages: cookies, CSRF tokens on every form.
@@ -85,12 +106,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /settings/security/recovery-codes", s.csrf(s.requireSession(s.regenerateCodes)))
 	mux.HandleFunc("POST /logout", s.csrf(s.requireSession(s.logout)))
 	mux.HandleFunc("POST /logout/all", s.csrf(s.requireSession(s.logoutAll)))
+	mux.HandleFunc("GET /step-up", s.requireSession(s.stepUpPage))
+	mux.HandleFunc("POST /step-up", s.csrf(s.requireSession(s.stepUpSubmit)))
 	mux.HandleFunc("GET /static/{name}", s.static)
 	mux.HandleFunc("GET /.well-known/security.txt", s.securityTxt)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+
+	// Organisation-scoped routes, one table per area, each naming its
+	// permission and step-up level.
+	s.routes = nil
+	s.routesOrgs(mux)
+	s.routesLedger(mux)
+	s.routesSales(mux)
+	s.routesBank(mux)
+	s.routesReports(mux)
+	s.routesMembers(mux)
 
 	return s.recoverer(s.logRequests(securityHeaders(limitBody(mux))))
 }
@@ -197,15 +230,19 @@ func securityHeaders(next http.Handler) http.Handler {
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > maxBodyBytes {
+		limit := int64(maxBodyBytes)
+		if strings.HasSuffix(r.URL.Path, "/import") {
+			limit = maxImportBytes
+		}
+		if r.ContentLength > limit {
 			if strings.HasPrefix(r.URL.Path, "/api/") {
-				writeJSONError(w, r, nil, errs.Errorf(errs.ETOOLARGE, "The request body is larger than %d bytes.", maxBodyBytes))
+				writeJSONError(w, r, nil, errs.Errorf(errs.ETOOLARGE, "The request body is larger than %d bytes.", limit))
 			} else {
 				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			}
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -193,8 +193,8 @@ func (s *Store) FindAuditEvents(ctx context.Context, userID int64, limit int) ([
 
 // CreateUser implements auth.Store.
 func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.Email, u.Name, u.PasswordHash, u.IsAdmin, unix(u.CreatedAt))
+	res, err := s.db.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, is_admin, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Email, u.Name, u.PasswordHash, u.IsAdmin, unix(u.CreatedAt), unix(u.CreatedAt))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return errs.Errorf(errs.ECONFLICT, "A user with that email address already exists.")
@@ -205,15 +205,15 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	return err
 }
 
-const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at, last_login_ip`
+const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at, last_login_ip, password_changed_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*auth.User, error) {
 	var u auth.User
-	var created, last int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last, &u.LastLoginIP); err != nil {
+	var created, last, changed int64
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last, &u.LastLoginIP, &changed); err != nil {
 		return nil, err
 	}
-	u.CreatedAt, u.LastLoginAt = fromUnix(created), fromUnix(last)
+	u.CreatedAt, u.LastLoginAt, u.PasswordChangedAt = fromUnix(created), fromUnix(last), fromUnix(changed)
 	return &u, nil
 }
 

@@ -130,14 +130,19 @@ func TestOpen_MigrationsAreIdempotent(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	files, err := filepath.Glob("migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("list migrations: %v %v", files, err)
+	}
+	want := len(files)
 	for i := range 2 {
 		s := mustOpen(t, path)
 		v, err := s.SchemaVersion(t.Context())
-		if err != nil || v != 1 {
-			t.Fatalf("open %d: schema version %d, %v", i+2, v, err)
+		if err != nil || v != want {
+			t.Fatalf("open %d: schema version %d, %v; want %d", i+2, v, err, want)
 		}
-		if n := count(t, s, `SELECT COUNT(*) FROM schema_migrations`); n != 1 {
-			t.Fatalf("open %d: %d migration rows, want 1", i+2, n)
+		if n := count(t, s, `SELECT COUNT(*) FROM schema_migrations`); n != want {
+			t.Fatalf("open %d: %d migration rows, want %d", i+2, n, want)
 		}
 		got, err := s.FindUserByEmail(t.Context(), "alice@example.com")
 		if err != nil || got.ID != u.ID {

@@ -1,0 +1,5 @@
+package sqlite
+
+import "context"
+
+func (s *Store) SalesPlaceholder(context.Context) {}

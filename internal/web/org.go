@@ -1,0 +1,278 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"coffer/internal/access"
+	"coffer/internal/auth"
+	"coffer/internal/errs"
+	"coffer/internal/ledger"
+	"coffer/internal/session"
+)
+
+// Route is one organisation-scoped route and the protection it declares:
+// the action access.Can must allow for the member's role, and whether a
+// fresh second factor is needed. The route × role matrix test reads them.
+type Route struct {
+	Method  string
+	Pattern string // ServeMux pattern path, with {org}
+	Action  access.Action
+	StepUp  bool
+	API     bool
+}
+
+// Routes lists the organisation-scoped routes of the handler built last.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// orgReq is an authorised request within one organisation.
+type orgReq struct {
+	Org     *access.Org
+	Role    access.Role
+	Session *session.Session
+	User    *auth.User
+	Client  auth.Client
+}
+
+// Actor describes the member for the ledger's records and audit log.
+func (o *orgReq) Actor() ledger.Actor {
+	return ledger.Actor{UserID: o.User.ID, Email: o.User.Email, IP: o.Client.IP, UserAgent: o.Client.UserAgent}
+}
+
+type orgHandler func(w http.ResponseWriter, r *http.Request, o *orgReq)
+
+// Protection levels, spelled out where routes are registered.
+const (
+	noStepUp = false
+	stepUp   = true
+)
+
+// apiOrg registers an organisation-scoped JSON API route.
+func (s *Server) apiOrg(mux *http.ServeMux, pattern string, action access.Action, fresh bool, h orgHandler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.routes = append(s.routes, Route{Method: method, Pattern: path, Action: action, StepUp: fresh, API: true})
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		ss, u, err := s.auth.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
+			writeJSONError(w, r, s.log, err)
+			return
+		}
+		o, err := s.authorize(r, ss, u, action, fresh)
+		if err != nil {
+			writeJSONError(w, r, s.log, err)
+			return
+		}
+		if method != http.MethodGet && r.Header.Get("Idempotency-Key") != "" {
+			s.idempotent(w, r, o, h)
+			return
+		}
+		h(w, r, o)
+	}
+	mux.HandleFunc(pattern, handler)
+}
+
+// pageOrg registers an organisation-scoped HTML route. Posts are CSRF
+// checked; a route needing a fresh second factor sends the browser to the
+// step-up page first.
+func (s *Server) pageOrg(mux *http.ServeMux, pattern string, action access.Action, fresh bool, h orgHandler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.routes = append(s.routes, Route{Method: method, Pattern: path, Action: action, StepUp: fresh})
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		ss, u, err := s.auth.Authenticate(r.Context(), cookieValue(r, cookieSession))
+		if err != nil {
+			if errs.Code(err) == errs.EUNAUTHORIZED {
+				clearCookie(w, cookieSession)
+				http.Redirect(w, r, "/login?expired", http.StatusSeeOther)
+				return
+			}
+			s.renderError(w, r, err)
+			return
+		}
+		o, err := s.authorize(r, ss, u, action, fresh)
+		if err != nil {
+			if errs.Code(err) == errs.ESTEPUP {
+				next := r.URL.Path
+				if method != http.MethodGet {
+					// A form post cannot be replayed after the detour; the
+					// form names the page to come back to.
+					next = r.PostFormValue("return_to")
+					if safeNext(next) != next {
+						next = "/orgs/" + r.PathValue("org")
+					}
+				}
+				http.Redirect(w, r, "/step-up?next="+url.QueryEscape(next), http.StatusSeeOther)
+				return
+			}
+			s.renderError(w, r, err)
+			return
+		}
+		h(w, r, o)
+	}
+	if method != http.MethodGet {
+		mux.HandleFunc(pattern, s.csrf(handler))
+		return
+	}
+	mux.HandleFunc(pattern, handler)
+}
+
+// authorize finds the member's role in the organisation named by the path
+// and applies the organisation's session rules, the permission matrix and
+// step-up. A user who is not a member gets "not found": no existence oracle.
+func (s *Server) authorize(r *http.Request, ss *session.Session, u *auth.User, action access.Action, fresh bool) (*orgReq, error) {
+	notFound := errs.Errorf(errs.ENOTFOUND, "Organisation not found.")
+	orgID, err := strconv.ParseInt(r.PathValue("org"), 10, 64)
+	if err != nil || orgID <= 0 {
+		return nil, notFound
+	}
+	ctx := r.Context()
+	m, err := s.orgs.FindMembership(ctx, orgID, u.ID)
+	if errs.Code(err) == errs.ENOTFOUND {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	org, err := s.orgs.FindOrgByID(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.auth.Now()
+	st := org.Settings
+	if now.Sub(ss.CreatedAt) > st.SessionAbsolute || ss.Idle > st.SessionIdle {
+		return nil, errs.Errorf(errs.EUNAUTHORIZED, "This organisation's session limits have ended your session here. Sign in again.")
+	}
+	if st.PasswordExpiryDays > 0 {
+		changed := u.PasswordChangedAt
+		if changed.IsZero() {
+			changed = u.CreatedAt
+		}
+		if now.Sub(changed) > time.Duration(st.PasswordExpiryDays)*24*time.Hour {
+			return nil, errs.Errorf(errs.EFORBIDDEN, "%s requires a new password every %d days. Change your password under Security settings.", org.Name, st.PasswordExpiryDays)
+		}
+	}
+	if !access.Can(m.Role, action) {
+		return nil, errs.Errorf(errs.EFORBIDDEN, "Your role in %s (%s) does not allow this.", org.Name, m.Role.Label())
+	}
+	if fresh && !s.auth.Fresh(ss) {
+		return nil, errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a code from your authenticator app, then try again.")
+	}
+	return &orgReq{Org: org, Role: m.Role, Session: ss, User: u, Client: clientOf(r)}, nil
+}
+
+type orgResponse struct {
+	ID       int64  `json:"id"`
+	Name     string `json:"name"`
+	Currency string `json:"currency"`
+	Role     string `json:"role"`
+	LockDate string `json:"lock_date,omitempty"`
+}
+
+func (s *Server) apiOrgs(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	ms, err := s.orgs.FindUserOrgs(r.Context(), u.ID)
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	out := []orgResponse{}
+	for _, m := range ms {
+		out = append(out, orgResponse{ID: m.Org.ID, Name: m.Org.Name, Currency: m.Org.Currency, Role: string(m.Role), LockDate: m.Org.LockDate})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
+}
+
+type stepUpRequest struct {
+	Method string `json:"method"`
+	Code   string `json:"code"`
+}
+
+func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	req, err := decodeJSON[stepUpRequest](r)
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	if req.Method == "" {
+		req.Method = "totp"
+	}
+	if err := s.auth.StepUp(r.Context(), ss, u, req.Method, req.Code, clientOf(r)); err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"mfa_at": ss.MFAAt, "valid_until": ss.MFAAt.Add(s.auth.Config().StepUpMaxAge)})
+}
+
+// safeNext keeps a post-step-up redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/dashboard"
+	}
+	return next
+}
+
+func (s *Server) stepUpPage(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	s.renderStepUp(w, r, u, safeNext(r.URL.Query().Get("next")), r.URL.Query().Get("method"), http.StatusOK, "")
+}
+
+func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, u *auth.User, next, method string, status int, message string) {
+	d := s.base(w, r, "Confirm it's you")
+	d.User = userData(u)
+	d.Error = message
+	if method != "recovery_code" {
+		method = "totp"
+	}
+	d.Data["Method"] = method
+	d.Data["Next"] = next
+	s.render(w, r, status, "step_up", d)
+}
+
+func (s *Server) stepUpSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	next := safeNext(r.PostForm.Get("next"))
+	method := r.PostForm.Get("method")
+	if err := s.auth.StepUp(r.Context(), ss, u, method, r.PostForm.Get("code"), clientOf(r)); err != nil {
+		if st := statusOf(err); st != http.StatusInternalServerError {
+			setRetryAfter(w, err)
+			s.renderStepUp(w, r, u, next, method, st, errs.Message(err))
+			return
+		}
+		s.renderError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// orgPage fills the page data every organisation page shares.
+func (s *Server) orgPage(w http.ResponseWriter, r *http.Request, o *orgReq, title string) pageData {
+	d := s.base(w, r, title)
+	d.User = userData(o.User)
+	d.Org = &pageOrg{ID: o.Org.ID, Name: o.Org.Name, Role: o.Role, Currency: o.Org.Currency}
+	return d
+}
+
+// pageOrg is what the layout shows of the current organisation.
+type pageOrg struct {
+	ID       int64
+	Name     string
+	Role     access.Role
+	Currency string
+}
+
+// Can lets templates show only what the member's role allows.
+func (p *pageOrg) Can(action string) bool {
+	return p != nil && access.Can(p.Role, access.Action(action))
+}
+
+// Path builds a path inside the organisation: .Org.Path "invoices" →
+// /orgs/7/invoices.
+func (p *pageOrg) Path(parts ...any) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "/orgs/%d", p.ID)
+	for _, x := range parts {
+		fmt.Fprintf(&b, "/%v", x)
+	}
+	return b.String()
+}
