@@ -212,4 +212,3 @@ type Store interface {
 	FindMembership(ctx context.Context, orgID, userID int64) (*Membership, error)
 	AddMember(ctx context.Context, m *Membership) error
 }
-

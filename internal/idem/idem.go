@@ -26,4 +26,3 @@ type Answer struct {
 	ContentType string
 	Body        []byte
 }
-
