@@ -57,9 +57,17 @@ func (s *Store) CreateOrg(ctx context.Context, o *access.Org, ownerID int64, rat
 			if a.TaxRateID > 0 && int(a.TaxRateID) <= len(rateIDs) {
 				rate = rateIDs[a.TaxRateID-1]
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (org_id, code, name, type, system, tax_rate_id, description) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				o.ID, a.Code, a.Name, string(a.Type), a.System, rate, a.Description); err != nil {
+			res, err := tx.ExecContext(ctx, `INSERT INTO accounts (org_id, code, name, type, system, tax_rate_id, description) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				o.ID, a.Code, a.Name, string(a.Type), a.System, rate, a.Description)
+			if err != nil {
 				return fmt.Errorf("create account %s: %w", a.Code, err)
+			}
+			// A bank account of the chart is usable for payments at once.
+			if a.System == ledger.SystemBank {
+				id, _ := res.LastInsertId()
+				if _, err := tx.ExecContext(ctx, `INSERT INTO bank_accounts (org_id, account_id, name, created_at) VALUES (?, ?, ?, ?)`, o.ID, id, a.Name, unix(o.CreatedAt)); err != nil {
+					return fmt.Errorf("create bank account %s: %w", a.Code, err)
+				}
 			}
 		}
 		if ownerID != 0 {
