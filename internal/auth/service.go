@@ -139,6 +139,10 @@ type Service struct {
 	// dummyHash is verified for unknown emails so that they cost the same
 	// time as known ones.
 	dummyHash string
+	// clients limits attempts per client address in memory, before any
+	// database work; refusals sums the refusals it and the pool produce.
+	clients  *windowLimiter
+	refusals refusalLog
 }
 
 // NewService returns a Service. The pool bounds concurrent hashing.
@@ -147,7 +151,8 @@ func NewService(store Store, keys Sealer, aad AADFunc, pool *HashPool, cfg Confi
 	if err != nil {
 		return nil, fmt.Errorf("dummy hash: %w", err)
 	}
-	return &Service{store: store, keys: keys, aad: aad, pool: pool, cfg: cfg, log: log, Now: func() time.Time { return time.Now().UTC() }, dummyHash: dummy}, nil
+	return &Service{store: store, keys: keys, aad: aad, pool: pool, cfg: cfg, log: log, Now: func() time.Time { return time.Now().UTC() }, dummyHash: dummy,
+		clients: newWindowLimiter(200_000)}, nil
 }
 
 // Config returns the service's configuration.
@@ -170,6 +175,19 @@ func NormalizeEmail(email string) string {
 func accountKey(email string) string {
 	h := sha256.Sum256([]byte(email))
 	return "acct:" + hex.EncodeToString(h[:16])
+}
+
+// failureKey is what failures, lockouts and account rate limits count
+// against. A client holding a valid device cookie for the account counts
+// against its own key (OWASP "device cookies"): whoever floods the account
+// from elsewhere can lock out everyone but the devices it has really been
+// used on, and a device still locks after MaxFailures of its own.
+func (s *Service) failureKey(c Client, email string, now time.Time) (key string, trusted bool) {
+	if s.trustedDevice(c.DeviceCookie, email, now) {
+		h := sha256.Sum256([]byte(c.DeviceCookie))
+		return "dev:" + hex.EncodeToString(h[:16]), true
+	}
+	return accountKey(email), false
 }
 
 func (s *Service) audit(ctx context.Context, userID int64, subject, action, outcome string, c Client, detail string) {
@@ -251,6 +269,16 @@ type LoginResult struct {
 	UserID     int64
 }
 
+// clientLimit is the in-memory per-client gate.
+func (s *Service) clientLimit(key string, now time.Time) error {
+	if s.clients.hit(key, time.Minute, now) > s.cfg.ClientAttemptsPerMinute {
+		e := errs.Errorf(errs.ERATELIMIT, msgRateLimited)
+		e.RetryAfter = 60 - int(now.Unix()%60)
+		return e
+	}
+	return nil
+}
+
 // rateLimit counts one attempt against key and refuses past limit.
 func (s *Service) rateLimit(ctx context.Context, key string, limit int, now time.Time) error {
 	n, err := s.store.HitRateLimit(ctx, key, time.Minute, now)
@@ -300,14 +328,13 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	if subject == "" {
 		subject = "(not an email address)"
 	}
-	// Limits come before any hashing so a flood cannot buy hash time.
-	if err := s.rateLimit(ctx, "login-ip:"+c.IP, s.cfg.ClientAttemptsPerMinute, now); err != nil {
-		if errs.Code(err) == errs.ERATELIMIT {
-			s.audit(ctx, 0, subject, "login.password", audit.Failure, c, "reason=client_rate_limited")
-		}
+	// Limits come before any hashing so a flood cannot buy hash time, and
+	// the per-client one before any database work.
+	if err := s.clientLimit("login-ip:"+c.IP, now); err != nil {
+		s.refusals.add(c, "client_rate_limited")
 		return nil, err
 	}
-	key := accountKey(norm)
+	key, trusted := s.failureKey(c, norm, now)
 	if err := s.rateLimit(ctx, "login-"+key, s.cfg.AccountAttemptsPerMinute, now); err != nil {
 		if errs.Code(err) == errs.ERATELIMIT {
 			s.audit(ctx, 0, subject, "login.password", audit.Failure, c, "reason=account_rate_limited")
@@ -340,11 +367,11 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	}
 	var ok bool
 	var verr error
-	err := s.pool.Do(ctx, s.trustedDevice(c.DeviceCookie, norm, now), func() {
+	err := s.pool.Do(ctx, trusted, func() {
 		ok, verr = VerifyPassword(candidate, encoded)
 	})
 	if errors.Is(err, ErrBusy) {
-		s.audit(ctx, 0, subject, "login.password", audit.Failure, c, "reason=hash_pool_busy")
+		s.refusals.add(c, "hash_pool_busy")
 		e := errs.Errorf(errs.EUNAVAILABLE, msgBusy)
 		e.RetryAfter = 1
 		return nil, e
@@ -438,7 +465,8 @@ func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client,
 		}
 		return nil, err
 	}
-	if err := s.store.ClearFailures(ctx, accountKey(u.Email), false); err != nil {
+	key, _ := s.failureKey(c, u.Email, now)
+	if err := s.store.ClearFailures(ctx, key, false); err != nil {
 		s.log.Error("clear failures", "err", err)
 	}
 	if err := s.store.SetLastLogin(ctx, u.ID, now, c.IP); err != nil {
@@ -468,8 +496,9 @@ func (s *Service) VerifySecondFactor(ctx context.Context, loginToken, method, co
 // lockout, replay protection and audit.
 func (s *Service) checkSecondFactor(ctx context.Context, u *User, method, code string, c Client) error {
 	now := s.Now()
-	key := accountKey(u.Email)
-	if err := s.rateLimit(ctx, "mfa-ip:"+c.IP, s.cfg.ClientAttemptsPerMinute, now); err != nil {
+	key, _ := s.failureKey(c, u.Email, now)
+	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+		s.refusals.add(c, "mfa_client_rate_limited")
 		return err
 	}
 	if err := s.checkLocked(ctx, key, now); err != nil {
@@ -691,8 +720,9 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 	}
 	now := s.Now()
 	u := a.User
-	key := accountKey(u.Email)
-	if err := s.rateLimit(ctx, "mfa-ip:"+c.IP, s.cfg.ClientAttemptsPerMinute, now); err != nil {
+	key, _ := s.failureKey(c, u.Email, now)
+	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+		s.refusals.add(c, "mfa_client_rate_limited")
 		return nil, err
 	}
 	if err := s.checkLocked(ctx, key, now); err != nil {

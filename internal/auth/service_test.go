@@ -809,9 +809,16 @@ func TestLogin_ClientRateLimit(t *testing.T) {
 	if got := f.pool.Stats().Rejected; got != rejected {
 		t.Fatalf("pool rejected %d, want %d: the limited attempt reached the pool", got, rejected)
 	}
-	ev := f.events("login.password")
-	if ev[0].Detail != "reason=client_rate_limited" || ev[0].IP != f.client.IP {
-		t.Fatalf("last audit = %+v", *ev[0])
+	// Such refusals are summed per client and written when flushed.
+	f.svc.FlushRefusals(f.ctx)
+	summaries := map[string]string{}
+	for _, e := range f.events("login.password") {
+		if e.Subject == "(summary)" {
+			summaries[e.IP] = e.Detail
+		}
+	}
+	if summaries[f.client.IP] != "reason=client_rate_limited count=1" || summaries[other.IP] != "reason=hash_pool_busy count=1" {
+		t.Fatalf("summaries = %v", summaries)
 	}
 	release()
 
@@ -1230,5 +1237,45 @@ func TestCreateUser(t *testing.T) {
 	}
 	if res := f.mustLogin("ALICE@EXAMPLE.COM"); res.UserID != first.ID {
 		t.Fatalf("login with upper-case email = user %d", res.UserID)
+	}
+}
+
+// A flood of wrong passwords that locks an account does not lock out the
+// devices the account was really used on: a client with a valid device
+// cookie counts its failures separately, and locks after its own ten.
+func TestLockout_TrustedDeviceHasItsOwnCounter(t *testing.T) {
+	f := newFixture(t)
+	f.mustEnroll(aliceEmail)
+	cookie, err := f.svc.DeviceCookieFor(f.ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := auth.Client{IP: "198.51.100.66", UserAgent: "attacker"}
+	for i := range 10 {
+		a := attacker
+		a.IP = fmt.Sprintf("198.51.100.%d", 100+i)
+		if _, err := f.svc.Login(f.ctx, aliceEmail, "not the right password", a); errs.Code(err) != errs.EUNAUTHORIZED {
+			t.Fatalf("attack %d: %v", i+1, err)
+		}
+	}
+	_, err = f.svc.Login(f.ctx, aliceEmail, testPassword, attacker)
+	lockedFor(t, err, 30*time.Minute)
+
+	device := f.client
+	device.DeviceCookie = cookie
+	if _, err := f.svc.Login(f.ctx, aliceEmail, testPassword, device); err != nil {
+		t.Fatalf("trusted device refused while the account is locked for others: %v", err)
+	}
+
+	// The device's own failures still lock it.
+	for i := range 10 {
+		if _, err := f.svc.Login(f.ctx, aliceEmail, "not the right password", device); errs.Code(err) != errs.EUNAUTHORIZED {
+			t.Fatalf("device failure %d: %v", i+1, err)
+		}
+		f.advance(4 * time.Second) // stay under the per-account rate limit
+	}
+	_, err = f.svc.Login(f.ctx, aliceEmail, testPassword, device)
+	if errs.Code(err) != errs.ERATELIMIT || !strings.Contains(errs.Message(err), "locked") {
+		t.Fatalf("device after its own 10 failures: %v", err)
 	}
 }

@@ -195,7 +195,9 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutCtx); err != nil {
+	err = hs.Shutdown(shutCtx)
+	a.auth.FlushRefusals(shutCtx)
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
@@ -209,6 +211,7 @@ func sweep(ctx context.Context, a *app, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			a.auth.FlushRefusals(ctx)
 			if err := a.auth.Sweep(ctx); err != nil && ctx.Err() == nil {
 				log.Error("sweep expired sessions", "err", err)
 			}
