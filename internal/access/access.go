@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/ledger"
 )
@@ -211,4 +212,50 @@ type Store interface {
 	// FindMembership returns the user's membership of the organisation.
 	FindMembership(ctx context.Context, orgID, userID int64) (*Membership, error)
 	AddMember(ctx context.Context, m *Membership) error
+
+	// FindUserByEmail returns the user with that (normalised) email, or
+	// ENOTFOUND.
+	FindUserByEmail(ctx context.Context, email string) (*auth.User, error)
+	// FindMembers lists the organisation's members, owners first, with
+	// their second factors, unused recovery codes and last sign-in.
+	FindMembers(ctx context.Context, orgID int64) ([]*Member, error)
+	// UpdateMemberRole sets member userID's role. In one transaction it
+	// reads actorID's role, the member's role and the number of owners and
+	// calls guard, which may refuse (its error is returned as is). It
+	// returns the member as they were before. ENOTFOUND when the actor
+	// (reported as the organisation) or the member is not a member.
+	UpdateMemberRole(ctx context.Context, orgID, actorID, userID int64, role Role, guard Guard) (*Member, error)
+	// RemoveMember deletes member userID's membership, with the same reads,
+	// guard and errors as UpdateMemberRole, and returns the removed member.
+	RemoveMember(ctx context.Context, orgID, actorID, userID int64, guard Guard) (*Member, error)
+
+	// CreateInvitation stores inv and sets its ID. ECONFLICT when the email
+	// already belongs to a member, already has a pending invitation, or
+	// the organisation has maxPending pending invitations.
+	CreateInvitation(ctx context.Context, inv *Invitation, maxPending int) error
+	// FindInvitations lists the organisation's invitations pending at now,
+	// newest first.
+	FindInvitations(ctx context.Context, orgID int64, now time.Time) ([]*Invitation, error)
+	// FindInvitationByTokenHash returns the invitation whatever its state,
+	// or ENOTFOUND.
+	FindInvitationByTokenHash(ctx context.Context, hash []byte) (*Invitation, error)
+	// RevokeInvitation revokes a pending invitation; ENOTFOUND if the
+	// organisation has no such pending invitation.
+	RevokeInvitation(ctx context.Context, orgID, id int64, at time.Time) error
+	// AcceptInvitation marks the invitation accepted, only if it is still
+	// pending at at, and adds userID with its role, in one transaction.
+	// ENOTFOUND when it is no longer pending; ECONFLICT when the user is
+	// already a member.
+	AcceptInvitation(ctx context.Context, id, userID int64, at time.Time) error
+	// AcceptInvitationNewUser is AcceptInvitation that also creates u
+	// (setting u.ID) in the same transaction; ECONFLICT when the email is
+	// taken.
+	AcceptInvitationNewUser(ctx context.Context, id int64, u *auth.User, at time.Time) error
+
+	// UpdateOrgSettings replaces the organisation's security settings and
+	// returns the previous ones; ENOTFOUND for an unknown organisation.
+	UpdateOrgSettings(ctx context.Context, orgID int64, st Settings) (Settings, error)
+	// ExportOrg hands every table of the organisation's data to sink, in
+	// one read snapshot, streaming the rows.
+	ExportOrg(ctx context.Context, orgID int64, sink ExportSink) error
 }

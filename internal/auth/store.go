@@ -72,6 +72,10 @@ type Store interface {
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	CountUsers(ctx context.Context) (int, error)
 	UpdatePasswordHash(ctx context.Context, userID int64, hash string) error
+	// ChangePassword stores a new password hash set at at and, in the same
+	// transaction, deletes every session of the user except keepSessionID
+	// and every pending sign-in; it returns how many sessions it deleted.
+	ChangePassword(ctx context.Context, userID int64, hash string, at time.Time, keepSessionID int64) (int, error)
 	SetLastLogin(ctx context.Context, userID int64, at time.Time, ip string) error
 
 	// HitRateLimit counts one event against key in the fixed window that

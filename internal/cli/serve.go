@@ -20,7 +20,9 @@ import (
 	"strconv"
 	"time"
 
+	"coffer/internal/access"
 	"coffer/internal/auth"
+	"coffer/internal/keyring"
 	"coffer/internal/web"
 )
 
@@ -148,7 +150,8 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("load TLS certificate: %w", err)
 	}
-	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Log: log}, web.Options{SecurityContact: cfg.SecurityContact})
+	members := access.NewService(a.store, a.auth, a.keys, keyring.OrgAAD, log)
+	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Members: members, Log: log}, web.Options{SecurityContact: cfg.SecurityContact})
 	if err != nil {
 		return err
 	}

@@ -3,29 +3,56 @@ package ledger
 import (
 	"context"
 	"fmt"
+
+	"coffer/internal/errs"
 )
 
-// AccountStore persists the chart of accounts and tax rates.
+// AccountStore persists the chart of accounts and tax rates. Every method
+// is scoped to one organisation: another organisation's rows are not found.
 type AccountStore interface {
+	// FindAccounts returns the organisation's accounts ordered by code.
 	FindAccounts(ctx context.Context, orgID int64) ([]*Account, error)
+	// FindAccountByID returns ENOTFOUND for a missing or foreign account.
 	FindAccountByID(ctx context.Context, orgID, id int64) (*Account, error)
-	// FindSystemAccount returns the organisation's account with that system role.
+	// FindSystemAccount returns the organisation's account with that system
+	// role, ECONFLICT if it has none.
 	FindSystemAccount(ctx context.Context, orgID int64, system string) (*Account, error)
+	// FindTaxRates returns the organisation's tax rates.
 	FindTaxRates(ctx context.Context, orgID int64) ([]*TaxRate, error)
+	// CreateAccount stores a (for a.OrgID) and sets its ID: ECONFLICT if the
+	// code is taken, EINVALID if the tax rate is not the organisation's.
+	CreateAccount(ctx context.Context, a *Account) error
+	// UpdateAccount applies u (AccountUpdate.Apply) to the account inside
+	// one transaction and returns the result: ENOTFOUND, ECONFLICT (code
+	// taken, rules of Apply), EINVALID.
+	UpdateAccount(ctx context.Context, orgID, id int64, u AccountUpdate) (*Account, error)
+	// CreateTaxRate stores t and sets its ID: ECONFLICT if the name is taken.
+	CreateTaxRate(ctx context.Context, t *TaxRate) error
+	// AccountBalances returns debit minus credit per account over journals
+	// dated on or before asOf; accounts without postings are absent.
+	AccountBalances(ctx context.Context, orgID int64, asOf string) (map[int64]int64, error)
 }
 
 // JournalStore posts and reads journals.
 type JournalStore interface {
 	// PostJournal validates and stores j in one transaction, re-checking
-	// inside it the lock date and that every account is the organisation's
-	// and not archived (EINVALID naming the line otherwise).
+	// inside it the lock date (ECONFLICT) and that every account is the
+	// organisation's and not archived (EINVALID naming the line otherwise).
 	PostJournal(ctx context.Context, j *Journal) error
+	// FindJournal returns the journal with its lines: ENOTFOUND for a
+	// missing or foreign one.
 	FindJournal(ctx context.Context, orgID, id int64) (*Journal, error)
+	// FindJournals returns a page of journals matching f (already
+	// validated), newest first, with their lines, and the number matching.
+	FindJournals(ctx context.Context, orgID int64, f JournalFilter) ([]*Journal, int, error)
 	// ReverseJournal posts rev, the reversal of journal rev.ReversesID, and
-	// fails with ECONFLICT if that journal was already reversed.
+	// fails with ECONFLICT if that journal was already reversed, ENOTFOUND
+	// if it is not the organisation's.
 	ReverseJournal(ctx context.Context, rev *Journal) error
 	// LockDate returns the organisation's lock date ("" for none).
 	LockDate(ctx context.Context, orgID int64) (string, error)
+	// SetLockDate sets the lock date ("" for none); ENOTFOUND for an
+	// unknown organisation.
 	SetLockDate(ctx context.Context, orgID int64, date string) error
 }
 
@@ -42,7 +69,38 @@ func (s *Service) PostManualJournal(ctx context.Context, a Actor, j *Journal) er
 	return nil
 }
 
-// ReverseJournal posts the reversal of journal id on date.
+// CanReverse reports whether j may be reversed as a journal of its own.
+// Only manual journals can: a journal posted by an invoice, payment or bank
+// reconciliation is undone through that document (void, credit note), so
+// the document and the ledger never disagree; a reversal is corrected by a
+// new journal rather than a reversal of the reversal.
+func (j *Journal) CanReverse() error {
+	switch j.SourceType {
+	case SourceManual:
+		return nil
+	case SourceReversal:
+		return errs.Errorf(errs.ECONFLICT, "Journal %d is itself a reversal; post a new journal to correct it.", j.ID)
+	default:
+		return errs.Errorf(errs.ECONFLICT, "Journal %d was posted by a %s (id %d); undo it through that record instead.", j.ID, sourceLabel(j.SourceType), j.SourceID)
+	}
+}
+
+func sourceLabel(source string) string {
+	switch source {
+	case SourceInvoice:
+		return "invoice or bill"
+	case SourceCreditNote:
+		return "credit note"
+	case SourcePayment:
+		return "payment"
+	case SourceBank:
+		return "bank transaction"
+	}
+	return source
+}
+
+// ReverseJournal posts the reversal of manual journal id on date, which
+// may not be before the journal's own date.
 func (s *Service) ReverseJournal(ctx context.Context, a Actor, orgID, id int64, date string) (*Journal, error) {
 	d, err := ParseDate(date)
 	if err != nil {
@@ -52,11 +110,22 @@ func (s *Service) ReverseJournal(ctx context.Context, a Actor, orgID, id int64, 
 	if err != nil {
 		return nil, err
 	}
+	if err := orig.CanReverse(); err != nil {
+		return nil, err
+	}
+	if orig.ReversedByID != 0 {
+		return nil, errs.Errorf(errs.ECONFLICT, "Journal %d has already been reversed by journal %d.", orig.ID, orig.ReversedByID)
+	}
+	if d < orig.Date {
+		return nil, errs.Errorf(errs.EINVALID, "A reversal cannot be dated %s, before the journal it reverses (%s).", d, orig.Date)
+	}
 	rev := orig.Reversal(d, "Reversal of journal "+fmt.Sprint(orig.ID)+": "+truncate(orig.Narration, 450), a.UserID)
 	rev.CreatedAt = s.Now()
 	if err := rev.Validate(); err != nil {
 		return nil, err
 	}
+	// The store re-checks, inside the posting transaction, that no other
+	// reversal got there first.
 	if err := s.store.ReverseJournal(ctx, rev); err != nil {
 		return nil, err
 	}

@@ -117,9 +117,12 @@ type Journal struct {
 	SourceType string // manual, invoice, payment, credit_note, allocation, bank, reversal
 	SourceID   int64
 	ReversesID int64 // the journal this one reverses, 0 if none
-	CreatedBy  int64
-	CreatedAt  time.Time
-	Lines      []JournalLine
+	// ReversedByID is the journal that reverses this one, 0 if none. The
+	// store fills it in on reads; posting ignores it.
+	ReversedByID int64
+	CreatedBy    int64
+	CreatedAt    time.Time
+	Lines        []JournalLine
 }
 
 // Journal sources.
@@ -142,10 +145,23 @@ type JournalLine struct {
 	ContactID   int64
 }
 
+// MaxLineDescription bounds a journal line's description, in characters.
+const MaxLineDescription = 1000
+
 // Validate checks the double-entry invariant: at least two lines, each a
 // positive debit or a positive credit (never both), within range, and debits
-// equal credits exactly.
+// equal credits exactly. Amounts in its messages are in minor units.
 func (j *Journal) Validate() error {
+	return j.validate(func(v int64) string { return fmt.Sprint(v) }, " (minor units)")
+}
+
+// ValidateIn is Validate with the amounts in its messages written as
+// decimals of a currency with exp minor-unit digits, for people.
+func (j *Journal) ValidateIn(exp int) error {
+	return j.validate(func(v int64) string { return money.Format(v, exp) }, "")
+}
+
+func (j *Journal) validate(amount func(int64) string, unit string) error {
 	var problems []string
 	if _, err := ParseDate(j.Date); err != nil {
 		problems = append(problems, errs.Message(err))
@@ -170,6 +186,10 @@ func (j *Journal) Validate() error {
 			problems = append(problems, fmt.Sprintf("Line %d must have either a debit or a credit, not both or neither.", i+1))
 		case l.Debit > money.MaxAbs || l.Credit > money.MaxAbs:
 			problems = append(problems, fmt.Sprintf("Line %d: %v.", i+1, money.ErrRange))
+		case l.ContactID < 0:
+			problems = append(problems, fmt.Sprintf("Line %d has an invalid contact.", i+1))
+		case utf8.RuneCountInString(l.Description) > MaxLineDescription || !utf8.ValidString(l.Description):
+			problems = append(problems, fmt.Sprintf("Line %d: the description must be at most %d characters.", i+1, MaxLineDescription))
 		}
 		var err error
 		if debits, err = money.Add(debits, l.Debit); err != nil {
@@ -182,7 +202,7 @@ func (j *Journal) Validate() error {
 		}
 	}
 	if len(problems) == 0 && debits != credits {
-		problems = append(problems, fmt.Sprintf("The journal does not balance: debits %d and credits %d (minor units) differ by %d.", debits, credits, debits-credits))
+		problems = append(problems, fmt.Sprintf("The journal does not balance: debits %s and credits %s%s differ by %s.", amount(debits), amount(credits), unit, amount(debits-credits)))
 	}
 	return joinProblems(problems)
 }
@@ -212,12 +232,19 @@ func joinProblems(problems []string) error {
 	return errs.Errorf(errs.EINVALID, "%s", strings.Join(problems, " "))
 }
 
+// truncate shortens s to at most n bytes (so at most n characters),
+// ending a shortened string with "…".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	const ellipsis = "…"
+	n -= len(ellipsis)
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	if n < 0 {
+		n = 0
+	}
+	return s[:n] + ellipsis
 }

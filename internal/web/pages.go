@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"html/template"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,7 +70,19 @@ func (s *Server) csrf(next http.HandlerFunc) http.HandlerFunc {
 			s.renderError(w, r, errs.Errorf(errs.EFORBIDDEN, "This form was sent from another site and was refused."))
 			return
 		}
-		if err := r.ParseForm(); err != nil {
+		// A file upload's fields, the token among them, are in its
+		// multipart body, which ParseForm does not read; parts beyond
+		// 1 MiB go to temporary files, removed when the request ends.
+		parse := r.ParseForm
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			parse = func() error { return r.ParseMultipartForm(1 << 20) }
+		}
+		if err := parse(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				s.renderError(w, r, errs.Errorf(errs.ETOOLARGE, "The form is larger than %d MiB.", tooLarge.Limit>>20))
+				return
+			}
 			s.renderError(w, r, errs.Errorf(errs.EINVALID, "The form could not be read."))
 			return
 		}
@@ -134,6 +148,8 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		d.Flash = "You have signed out."
 	case r.URL.Query().Has("expired"):
 		d.Flash = "Your sign-in or session has ended. Sign in again."
+	case r.URL.Query().Has("invited"):
+		d.Flash = "Sign in to finish: you'll set up your authenticator app."
 	}
 	d.Data["Email"] = ""
 	s.render(w, r, http.StatusOK, "login", d)
@@ -305,9 +321,21 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ss *session.S
 		s.renderError(w, r, err)
 		return
 	}
+	ms, err := s.orgs.FindUserOrgs(r.Context(), u.ID)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
 	d := s.base(w, r, "Dashboard")
 	d.User = userData(u)
 	d.Data["RecoveryCodesLeft"] = left
+	// The way into the books: every organisation the user belongs to.
+	type orgLink struct{ Name, Role, Currency, Path string }
+	orgs := make([]orgLink, 0, len(ms))
+	for _, m := range ms {
+		orgs = append(orgs, orgLink{Name: m.Org.Name, Role: m.Role.Label(), Currency: m.Org.Currency, Path: (&pageOrg{ID: m.Org.ID}).Path()})
+	}
+	d.Data["Orgs"] = orgs
 	d.Data["LastLogin"] = ""
 	if !ss.PrevLoginAt.IsZero() {
 		d.Data["LastLogin"] = ss.PrevLoginAt.UTC().Format("2 Jan 2006 15:04 UTC") + " from " + ss.PrevLoginIP

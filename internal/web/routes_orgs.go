@@ -42,5 +42,6 @@ func (s *Server) orgHome(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	d := s.orgPage(w, r, o, o.Org.Name)
 	d.Data["RoleLabel"] = o.Role.Label()
 	d.Data["LockDate"] = o.Org.LockDate
+	d.Data["Section"] = "overview"
 	s.render(w, r, http.StatusOK, "org_home", d)
 }

@@ -49,19 +49,24 @@ type Deps struct {
 	Orgs        access.Store
 	Ledger      *ledger.Service
 	Idempotency idem.Store
-	Log         *slog.Logger
+	// Members runs members, invitations, settings and the export. When nil
+	// it is built from Orgs and Auth without a keyring (tests); an export
+	// that meets a sealed value then fails rather than leave it out.
+	Members *access.Service
+	Log     *slog.Logger
 }
 
 // Server holds what the handlers need.
 type Server struct {
-	auth   *auth.Service
-	orgs   access.Store
-	ledger *ledger.Service
-	idem   idem.Store
-	log    *slog.Logger
-	pages  *pages
-	opts   Options
-	routes []Route
+	auth    *auth.Service
+	orgs    access.Store
+	ledger  *ledger.Service
+	idem    idem.Store
+	members *access.Service
+	log     *slog.Logger
+	pages   *pages
+	opts    Options
+	routes  []Route
 }
 
 // NewServer parses the templates and returns a Server.
@@ -73,7 +78,13 @@ func NewServer(d Deps, opts Options) (*Server, error) {
 	if opts.SecurityContact == "" {
 		opts.SecurityContact = "mailto:security@localhost"
 	}
-	return &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, log: d.Log, pages: p, opts: opts}, nil
+	members := d.Members
+	if members == nil {
+		if st, ok := d.Orgs.(access.ServiceStore); ok {
+			members = access.NewService(st, d.Auth, nil, nil, d.Log)
+		}
+	}
+	return &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, members: members, log: d.Log, pages: p, opts: opts}, nil
 }
 
 // Handler returns the whole HTTP handler with its middleware.
@@ -186,7 +197,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.Info("request", logKeyRequestID, id, logKeyMethod, r.Method, logKeyPath, r.URL.Path,
+		s.log.Info("request", logKeyRequestID, id, logKeyMethod, r.Method, logKeyPath, redactPath(r.URL.Path),
 			logKeyStatus, sw.status, logKeyDuration, time.Since(start).Milliseconds(), logKeyClient, clientOf(r).IP)
 	})
 }

@@ -111,17 +111,33 @@ func postJournal(ctx context.Context, tx *sql.Tx, j *ledger.Journal) error {
 	if err := ledger.CheckLockDate(j.Date, lock); err != nil {
 		return err
 	}
+	// Each distinct account (and contact) is checked once per journal.
+	checked := map[int64]bool{}
+	contacts := map[int64]bool{}
 	for i, l := range j.Lines {
-		var archived bool
-		err := tx.QueryRowContext(ctx, `SELECT archived FROM accounts WHERE org_id = ? AND id = ?`, j.OrgID, l.AccountID).Scan(&archived)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errs.Errorf(errs.EINVALID, "Line %d: account %d does not exist in this organisation.", i+1, l.AccountID)
+		if !checked[l.AccountID] {
+			var archived bool
+			err := tx.QueryRowContext(ctx, `SELECT archived FROM accounts WHERE org_id = ? AND id = ?`, j.OrgID, l.AccountID).Scan(&archived)
+			if errors.Is(err, sql.ErrNoRows) {
+				return errs.Errorf(errs.EINVALID, "Line %d: account %d does not exist in this organisation.", i+1, l.AccountID)
+			}
+			if err != nil {
+				return fmt.Errorf("check account: %w", err)
+			}
+			if archived {
+				return errs.Errorf(errs.EINVALID, "Line %d: account %d is archived; nothing more can be posted to it.", i+1, l.AccountID)
+			}
+			checked[l.AccountID] = true
 		}
-		if err != nil {
-			return fmt.Errorf("check account: %w", err)
-		}
-		if archived {
-			return errs.Errorf(errs.EINVALID, "Line %d: account %d is archived; nothing more can be posted to it.", i+1, l.AccountID)
+		if l.ContactID != 0 && !contacts[l.ContactID] {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE org_id = ? AND id = ?`, j.OrgID, l.ContactID).Scan(&n); err != nil {
+				return fmt.Errorf("check contact: %w", err)
+			}
+			if n == 0 {
+				return errs.Errorf(errs.EINVALID, "Line %d: contact %d does not exist in this organisation.", i+1, l.ContactID)
+			}
+			contacts[l.ContactID] = true
 		}
 	}
 	var reverses any
@@ -161,16 +177,11 @@ func (s *Store) FindJournal(ctx context.Context, orgID, id int64) (*ledger.Journ
 }
 
 func findJournal(ctx context.Context, q querier, orgID, id int64) (*ledger.Journal, error) {
-	var j ledger.Journal
-	var created int64
-	var reverses sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT id, org_id, date, narration, source_type, source_id, reverses_id, created_by, created_at FROM journals WHERE org_id = ? AND id = ?`, orgID, id).
-		Scan(&j.ID, &j.OrgID, &j.Date, &j.Narration, &j.SourceType, &j.SourceID, &reverses, &j.CreatedBy, &created)
+	j, err := scanJournal(q.QueryRowContext(ctx, `SELECT `+journalColumns+` FROM journals j WHERE j.org_id = ? AND j.id = ?`, orgID, id))
 	if err != nil {
 		return nil, notFound("journal", err)
 	}
-	j.ReversesID, j.CreatedAt = reverses.Int64, fromUnix(created)
-	rows, err := q.QueryContext(ctx, `SELECT id, account_id, debit, credit, description, COALESCE(contact_id, 0) FROM journal_lines WHERE journal_id = ? ORDER BY id`, j.ID)
+	rows, err := q.QueryContext(ctx, `SELECT `+lineColumns+` FROM journal_lines WHERE org_id = ? AND journal_id = ? ORDER BY id`, orgID, j.ID)
 	if err != nil {
 		return nil, fmt.Errorf("find journal lines: %w", err)
 	}
@@ -182,14 +193,20 @@ func findJournal(ctx context.Context, q querier, orgID, id int64) (*ledger.Journ
 		}
 		j.Lines = append(j.Lines, l)
 	}
-	return &j, rows.Err()
+	return j, rows.Err()
 }
 
 // ReverseJournal implements ledger.JournalStore.
 func (s *Store) ReverseJournal(ctx context.Context, rev *ledger.Journal) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := findJournal(ctx, tx, rev.OrgID, rev.ReversesID); err != nil {
+		orig, err := findJournal(ctx, tx, rev.OrgID, rev.ReversesID)
+		if err != nil {
 			return err
+		}
+		// Checked here, inside the write transaction, so two concurrent
+		// reversals cannot both pass; the unique index is the last guard.
+		if orig.ReversedByID != 0 {
+			return errs.Errorf(errs.ECONFLICT, "Journal %d has already been reversed by journal %d.", orig.ID, orig.ReversedByID)
 		}
 		return postJournal(ctx, tx, rev)
 	})

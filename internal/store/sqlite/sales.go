@@ -1,5 +1,7 @@
 package sqlite
 
-import "context"
+import "coffer/internal/ledger"
 
-func (s *Store) SalesPlaceholder(context.Context) {}
+// Contacts live in contacts.go; invoices, bills, credit notes, payments
+// and credit allocations in invoices.go.
+var _ ledger.SalesStore = (*Store)(nil)

@@ -253,6 +253,31 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, userID int64, hash strin
 	return nil
 }
 
+// ChangePassword implements auth.Store.
+func (s *Store) ChangePassword(ctx context.Context, userID int64, hash string, at time.Time, keepSessionID int64) (int, error) {
+	var ended int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?`, hash, unix(at), userID)
+		if err != nil {
+			return fmt.Errorf("change password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.Errorf(errs.ENOTFOUND, "user not found.")
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, keepSessionID)
+		if err != nil {
+			return fmt.Errorf("end other sessions: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		ended = int(n)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pending_logins WHERE user_id = ?`, userID); err != nil {
+			return fmt.Errorf("end pending sign-ins: %w", err)
+		}
+		return nil
+	})
+	return ended, err
+}
+
 // SetLastLogin implements auth.Store.
 func (s *Store) SetLastLogin(ctx context.Context, userID int64, at time.Time, ip string) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE users SET last_login_at = ?, last_login_ip = ? WHERE id = ?`, unix(at), ip, userID); err != nil {
