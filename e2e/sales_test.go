@@ -1,8 +1,9 @@
 package e2e
 
-// Sales end to end through the JSON API: contacts and their bank details
-// (step-up), a sales invoice from draft to paid, bad input, and what an
-// invoice-only member may and may not do. Source addresses 127.0.0.30–39.
+// Sales end to end through the JSON API and the HTML pages: contacts and
+// their bank details (step-up), a sales invoice from draft to paid, credit
+// notes, bad input, and what an invoice-only member may and may not do.
+// Source addresses 127.0.0.30–39.
 
 import (
 	"context"
@@ -10,7 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -300,4 +306,160 @@ func TestSalesEndToEnd(t *testing.T) {
 			t.Fatalf("clerk's invoice after refusals: %+v, %v", draft, err)
 		}
 	})
+}
+
+var salesCSRFRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// salesBrowser drives the HTML pages with m's session cookie, as a browser
+// would.
+type salesBrowser struct {
+	t    *testing.T
+	hc   *http.Client
+	base string
+	csrf string
+}
+
+func newSalesBrowser(t *testing.T, srv *testserver.Server, m *member) *salesBrowser {
+	t.Helper()
+	u, err := url.Parse(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.C.HTTP.Jar.SetCookies(u, []*http.Cookie{{Name: "__Host-coffer_session", Value: m.Session, Path: "/", Secure: true, HttpOnly: true}})
+	return &salesBrowser{t: t, hc: m.C.HTTP, base: srv.URL}
+}
+
+// do sends a request (following redirects) and returns the final status,
+// path and body, remembering the page's CSRF token.
+func (b *salesBrowser) do(method, path string, form url.Values) (int, string, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		form.Set("csrf_token", b.csrf)
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if m := salesCSRFRE.FindSubmatch(data); m != nil {
+		b.csrf = html.UnescapeString(string(m[1]))
+	}
+	return resp.StatusCode, resp.Request.URL.RequestURI(), string(data)
+}
+
+// want checks the status and that the page says each of contains.
+func (b *salesBrowser) want(method, path string, form url.Values, status int, contains ...string) (string, string) {
+	b.t.Helper()
+	st, at, body := b.do(method, path, form)
+	if st != status {
+		b.t.Fatalf("%s %s: %d at %s, want %d:\n%s", method, path, st, at, status, salesHead(body, 3000))
+	}
+	for _, c := range contains {
+		if !strings.Contains(body, c) {
+			b.t.Fatalf("%s %s: the page (%s) does not say %q:\n%s", method, path, at, c, salesHead(body, 6000))
+		}
+	}
+	return at, body
+}
+
+func salesOptionID(t *testing.T, body, label string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<option value="(\d+)"[^>]*>` + regexp.QuoteMeta(label)).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no option %q", label)
+	}
+	return m[1]
+}
+
+// TestSalesPages clicks through the HTML pages without JavaScript: a
+// contact and its bank details (with the step-up detour), an invoice from
+// draft to part paid, a credit note allocated to it, and what an
+// invoice-only member sees.
+func TestSalesPages(t *testing.T) {
+	srv := testserver.Start(t)
+	const orgName = "Sales Pages Ltd"
+	owner := signedInMember(t, srv, "127.0.0.33", "pages-owner@example.com", orgName, "owner")
+	clerk := signedInMember(t, srv, "127.0.0.34", "pages-clerk@example.com", orgName, "invoice_only")
+	db := salesDB(t, srv)
+	b := newSalesBrowser(t, srv, owner)
+	org := fmt.Sprintf("/orgs/%d", owner.OrgID)
+
+	b.want("GET", org+"/contacts/new", nil, 200, `id="contact-form"`)
+	b.want("POST", org+"/contacts", url.Values{"name": {""}, "is_customer": {"1"}}, 400, "Contact name must be")
+	contact, _ := b.want("POST", org+"/contacts", url.Values{"name": {"Acme & Co"}, "email": {"ap@acme.example"}, "is_customer": {"1"}}, 200, "Acme &amp; Co", "The contact was added")
+	contact = strings.TrimSuffix(contact, "?created")
+	b.want("GET", contact+"/bank-details", nil, 200, `id="contact-bank-form"`, `name="return_to"`)
+	b.want("POST", contact+"/bank-details", url.Values{"bank_details": {"Sort 11-22-33 Acc 99887766"}, "tax_number": {"GB123456789"}}, 200, "••••7766", "••••6789", "were saved")
+	// Later, without a fresh second factor, the bank details page detours
+	// through the step-up page and comes back.
+	if _, err := db.Exec(`UPDATE sessions SET mfa_at = mfa_at - 600 WHERE user_id = (SELECT id FROM users WHERE email = ?)`, owner.Email); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := b.want("GET", contact+"/bank-details", nil, 200)
+	if !strings.HasPrefix(at, "/step-up?next=") || !strings.Contains(at, url.QueryEscape(contact+"/bank-details")) {
+		t.Fatalf("stale bank details page went to %s", at)
+	}
+
+	_, form := b.want("GET", org+"/invoices/new?lines=7", nil, 200, `id="doc-form"`, "Acme &amp; Co")
+	if n := strings.Count(form, `name="line_description"`); n != 7 {
+		t.Fatalf("the form has %d line rows, want 7", n)
+	}
+	acct := salesOptionID(t, form, "4000 — Sales")
+	cid := salesOptionID(t, form, "Acme &amp; Co")
+	lines := func(price string) url.Values {
+		return url.Values{"contact_id": {cid}, "date": {"2026-03-01"}, "due_date": {"2026-03-31"}, "reference": {"PO 9"},
+			"line_description": {"", "Consulting", ""}, "line_quantity": {"", "2", ""}, "line_unit_price": {"", price, ""}, "line_account_id": {"", acct, ""}, "line_tax_rate_id": {"", "", ""}}
+	}
+	b.want("POST", org+"/invoices", lines("abc"), 400, "Line 1: unit price", `value="Consulting"`)
+	inv, _ := b.want("POST", org+"/invoices", lines("50"), 200, "Sales invoice INV-0001", "120.00", "status-draft", `id="doc-approve"`)
+	inv = strings.TrimSuffix(inv, "?created")
+	b.want("POST", inv+"/approve", url.Values{}, 200, "Approved and posted", "status-awaiting_payment", `id="payment-form"`, `id="doc-journal"`)
+	_, page := b.want("GET", inv, nil, 200)
+	bank := salesOptionID(t, page, "1000 — ")
+	b.want("POST", inv+"/payments", url.Values{"bank_account_id": {bank}, "date": {"2026-03-05"}, "amount": {"200.00"}}, 409, "more than the 120.00 GBP due", `value="200.00"`)
+	b.want("POST", inv+"/payments", url.Values{"bank_account_id": {bank}, "date": {"2026-03-05"}, "amount": {"20.00"}}, 200, "The payment was recorded", `id="doc-payments"`, "100.00")
+	b.want("POST", inv+"/void", url.Values{}, 409, "has payments")
+
+	_, cnForm := b.want("GET", org+"/credit-notes/new", nil, 200, "New credit note")
+	cn, _ := b.want("POST", org+"/credit-notes", url.Values{"type": {"sales"}, "contact_id": {salesOptionID(t, cnForm, "Acme &amp; Co")}, "date": {"2026-03-02"},
+		"line_description": {"Refund"}, "line_quantity": {"1"}, "line_unit_price": {"10"}, "line_account_id": {acct}}, 200, "Credit note CN-0001")
+	cn = strings.TrimSuffix(cn, "?created")
+	_, page = b.want("POST", cn+"/approve", url.Values{}, 200, `id="allocate-form"`, "INV-0001 — 100.00 due")
+	b.want("POST", cn+"/allocate", url.Values{"invoice_id": {salesOptionID(t, page, "INV-0001")}, "date": {"2026-03-06"}, "amount": {"12.00"}}, 200, "Fully allocated")
+	b.want("GET", inv, nil, 200, "88.00", "CN-0001")
+	b.want("GET", org+"/invoices?status=awaiting_payment", nil, 200, "INV-0001", "Awaiting payment")
+	b.want("GET", org+"/credit-notes", nil, 200, "CN-0001", "Customer credit notes")
+	b.want("GET", org+"/bills/new", nil, 200, "6300 — Office Expenses")
+	b.want("GET", contact, nil, 200, "INV-0001", "CN-0001")
+
+	c := newSalesBrowser(t, srv, clerk)
+	c.want("GET", org+"/bills", nil, 403)
+	c.want("GET", org+"/credit-notes?type=bill", nil, 403)
+	_, page = c.want("GET", inv, nil, 200, "INV-0001")
+	if strings.Contains(page, `id="payment-form"`) || strings.Contains(page, `id="doc-journal"`) {
+		t.Fatal("an invoice-only member is offered payments or the ledger")
+	}
+	_, page = c.want("GET", contact, nil, 200, "Acme &amp; Co")
+	if strings.Contains(page, "contact-bank") || strings.Contains(page, "7766") {
+		t.Fatal("an invoice-only member sees the bank details section")
+	}
+	c.want("GET", contact+"/bank-details", nil, 403)
+}
+
+// salesHead is the start of a page, for failure messages.
+func salesHead(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

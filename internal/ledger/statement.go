@@ -264,9 +264,11 @@ func normalizeHeader(s string) string {
 	return s
 }
 
-// csvHeader maps each known column to its index in the file.
+// csvHeader maps each known column to its index in the file, and lists
+// the columns without a name.
 type csvHeader struct {
-	idx map[string]int
+	idx     map[string]int
+	unnamed []int
 }
 
 func parseCSVHeader(rec []string) (*csvHeader, error) {
@@ -275,6 +277,7 @@ func parseCSVHeader(rec []string) (*csvHeader, error) {
 	for i, name := range rec {
 		n := normalizeHeader(name)
 		if n == "" {
+			h.unnamed = append(h.unnamed, i)
 			continue
 		}
 		if j, dup := seen[n]; dup {
@@ -472,6 +475,14 @@ func blankRecord(rec []string) bool {
 }
 
 func parseCSVRecord(h *csvHeader, rec []string, exp int, dateFormat string) (*StatementLine, error) {
+	// A value under no header is most likely the tail of an unquoted
+	// "1,234.50" that shifted the columns (the row then still has as many
+	// fields as a header ending in a comma); a blank one is harmless.
+	for _, i := range h.unnamed {
+		if i < len(rec) && strings.TrimSpace(rec[i]) != "" {
+			return nil, fmt.Errorf("column %d has no name in the header but holds %q (an amount with a thousands separator, like 1,234.50, must be in quotes)", i+1, truncate(rec[i], 40))
+		}
+	}
 	raw, ok := h.field(rec, "date")
 	if !ok {
 		return nil, fmt.Errorf("the row has %d fields, too few to reach the Date column", len(rec))

@@ -336,6 +336,11 @@ func TestParseCSV(t *testing.T) {
 			},
 		},
 		{
+			name: "trailing comma on every line",
+			data: "Date,Description,Amount,\n2026-01-01,x,\"1,234.50\",\n",
+			want: []ledger.StatementLine{{Date: "2026-01-01", Amount: 123450, Description: "x"}},
+		},
+		{
 			name: "header only",
 			data: "Date,Amount\n",
 		},
@@ -419,6 +424,7 @@ func TestParseCSVRefusals(t *testing.T) {
 		{"parenthesised negative", "Date,Amount\n2026-01-01,(1.00)\n", false, errs.EINVALID, "not a decimal number"},
 		{"bad grouping", "Date,Amount\n2026-01-01,\"12,34.50\"\n", false, errs.EINVALID, "thousands separators"},
 		{"unquoted grouping", "Date,Description,Amount\n2026-01-01,x,1,234.50\n", false, errs.EINVALID, "CSV line 2 has a different number of fields"},
+		{"unquoted grouping under a trailing comma", "Date,Description,Amount,\n2026-01-01,x,1,234.50\n", false, errs.EINVALID, "CSV line 2: column 4 has no name in the header but holds \"234.50\""},
 		{"too large", "Date,Amount\n2026-01-01,10000000000000000.00\n", false, errs.EINVALID, "too large"},
 		{"debit and credit", "Date,Debit,Credit\n2026-01-01,1.00,2.00\n", false, errs.EINVALID, "both a debit and a credit"},
 		{"neither debit nor credit", "Date,Debit,Credit\n2026-01-01,,\n", false, errs.EINVALID, "neither a debit nor a credit"},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"coffer/internal/errs"
 )
@@ -54,6 +55,11 @@ func (s *Server) streamExport(w http.ResponseWriter, r *http.Request, o *orgReq,
 		ctype = "application/json"
 	}
 	name := "coffer-export-" + strconv.FormatInt(o.Org.ID, 10) + "-" + s.members.Now().UTC().Format("2006-01-02") + "." + format
+	// A whole organisation's books may take longer than the server's
+	// write timeout on a slow link; this download alone gets more time.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(30 * time.Minute)); err != nil {
+		s.log.Warn("extend export deadline", logKeyRequestID, requestID(r), logKeyErr, err)
+	}
 	h := &heldWriter{w: w}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
