@@ -177,6 +177,10 @@ func accountKey(email string) string {
 	return "acct:" + hex.EncodeToString(h[:16])
 }
 
+// deviceKeyInfix joins an account key and a device, so that unlocking the
+// account can find the account's device keys too.
+const deviceKeyInfix = ":dev:"
+
 // failureKey is what failures, lockouts and account rate limits count
 // against. A client holding a valid device cookie for the account counts
 // against its own key (OWASP "device cookies"): whoever floods the account
@@ -185,7 +189,7 @@ func accountKey(email string) string {
 func (s *Service) failureKey(c Client, email string, now time.Time) (key string, trusted bool) {
 	if s.trustedDevice(c.DeviceCookie, email, now) {
 		h := sha256.Sum256([]byte(c.DeviceCookie))
-		return "dev:" + hex.EncodeToString(h[:16]), true
+		return accountKey(email) + deviceKeyInfix + hex.EncodeToString(h[:16]), true
 	}
 	return accountKey(email), false
 }
@@ -250,6 +254,9 @@ func (s *Service) UnlockAccount(ctx context.Context, email string, c Client) err
 		return errs.Errorf(errs.EINVALID, "Enter a valid email address.")
 	}
 	if err := s.store.ClearFailures(ctx, accountKey(norm), true); err != nil {
+		return err
+	}
+	if err := s.store.ClearFailuresPrefix(ctx, accountKey(norm)+deviceKeyInfix); err != nil {
 		return err
 	}
 	var uid int64

@@ -1278,4 +1278,16 @@ func TestLockout_TrustedDeviceHasItsOwnCounter(t *testing.T) {
 	if errs.Code(err) != errs.ERATELIMIT || !strings.Contains(errs.Message(err), "locked") {
 		t.Fatalf("device after its own 10 failures: %v", err)
 	}
+
+	// An administrator's unlock lifts the account's device locks too.
+	if err := f.svc.UnlockAccount(f.ctx, aliceEmail, f.client); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Minute)
+	if _, err := f.svc.Login(f.ctx, aliceEmail, testPassword, device); err != nil {
+		t.Fatalf("device after unlock: %v", err)
+	}
+	if _, err := f.svc.Login(f.ctx, aliceEmail, testPassword, attacker); err != nil {
+		t.Fatalf("account after unlock: %v", err)
+	}
 }

@@ -90,6 +90,8 @@ type Store interface {
 	// ClearFailures resets key's consecutive failures; with unlock it also
 	// lifts a lockout and forgets earlier lockouts.
 	ClearFailures(ctx context.Context, key string, unlock bool) error
+	// ClearFailuresPrefix lifts every lockout whose key starts with prefix.
+	ClearFailuresPrefix(ctx context.Context, prefix string) error
 
 	CreatePending(ctx context.Context, p *Pending) error
 	FindPendingByTokenHash(ctx context.Context, hash []byte) (*Pending, error)

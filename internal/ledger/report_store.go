@@ -62,6 +62,6 @@ type ReportStore interface {
 	// draft nor voided: total less payments and credit allocations dated on
 	// or before asOf, bucketed by days past the due date. Contacts with
 	// nothing outstanding are left out; rows are ordered by contact name.
-	// Errors are internal only.
+	// EINVALID for an unknown kind; other errors are internal.
 	FindAgedBalances(ctx context.Context, orgID int64, kind AgedKind, asOf string) ([]*AgedBalance, error)
 }

@@ -181,7 +181,7 @@ func findJournal(ctx context.Context, q querier, orgID, id int64) (*ledger.Journ
 	if err != nil {
 		return nil, notFound("journal", err)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+lineColumns+` FROM journal_lines WHERE org_id = ? AND journal_id = ? ORDER BY id`, orgID, j.ID)
+	rows, err := q.QueryContext(ctx, `SELECT `+lineColumns+` FROM journal_lines WHERE +org_id = ? AND journal_id = ? ORDER BY id`, orgID, j.ID)
 	if err != nil {
 		return nil, fmt.Errorf("find journal lines: %w", err)
 	}

@@ -361,6 +361,15 @@ func (s *Store) ClearFailures(ctx context.Context, key string, unlock bool) erro
 	return nil
 }
 
+// ClearFailuresPrefix implements auth.Store. substr, not LIKE, so that no
+// character of the prefix is a wildcard.
+func (s *Store) ClearFailuresPrefix(ctx context.Context, prefix string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM lockouts WHERE substr(key, 1, ?) = ?`, len(prefix), prefix); err != nil {
+		return fmt.Errorf("clear failures: %w", err)
+	}
+	return nil
+}
+
 // CreatePending implements auth.Store.
 func (s *Store) CreatePending(ctx context.Context, p *auth.Pending) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO pending_logins (user_id, token_hash, stage, created_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)`,
