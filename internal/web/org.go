@@ -206,6 +206,19 @@ func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request, ss *session.S
 	writeJSON(w, http.StatusOK, map[string]any{"mfa_at": ss.MFAAt, "valid_until": ss.MFAAt.Add(s.auth.Config().StepUpMaxAge)})
 }
 
+// cancelTarget is where cancelling a step-up goes: not back to next,
+// which may itself demand the step-up, but to the organisation's home page
+// (or the dashboard).
+func cancelTarget(next string) string {
+	if rest, ok := strings.CutPrefix(next, "/orgs/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
+			return "/orgs/" + id
+		}
+	}
+	return "/dashboard"
+}
+
 // safeNext keeps a post-step-up redirect on this site.
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
@@ -227,6 +240,7 @@ func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, u *auth.Us
 	}
 	d.Data["Method"] = method
 	d.Data["Next"] = next
+	d.Data["Cancel"] = cancelTarget(next)
 	s.render(w, r, status, "step_up", d)
 }
 
