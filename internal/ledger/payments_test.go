@@ -209,7 +209,6 @@ func TestRecordPaymentBankTransaction(t *testing.T) {
 		}
 	})
 	t.Run("ErrConflict wrong sign or amount", func(t *testing.T) {
-		before := s.state(t)
 		// A bill payment is money out: the +40.00 line is not it, and the
 		// −50.00 line is not a 49.99 payment.
 		for _, p := range []ledger.PaymentInput{
@@ -217,7 +216,7 @@ func TestRecordPaymentBankTransaction(t *testing.T) {
 			{BankAccountID: s.bankID, Date: "2026-03-05", Amount: 4999, BankTransactionID: out},
 			{BankAccountID: s.bankID, Date: "2026-03-05", Amount: 5000, BankTransactionID: 999999},
 		} {
-			before = s.state(t)
+			before := s.state(t)
 			_, err := s.svc.RecordPayment(ctx, s.actor, s.org.ID, bill.ID, p)
 			wantCode(t, err, errs.ECONFLICT)
 			if s.state(t) != before {

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"coffer/internal/errs"
@@ -639,4 +640,47 @@ func assertAged(t *testing.T, got *ledger.AgedReport, want []ledger.AgedBalance)
 	if got.Totals != sum {
 		t.Errorf("totals = %+v, want %+v", got.Totals, sum)
 	}
+}
+
+// TestPostJournals checks the batch posting the batched benchmark uses:
+// every journal goes through the same checks, and one refused journal
+// leaves the whole batch out of the books.
+func TestPostJournals(t *testing.T) {
+	b := newBooks(t)
+	mk := func(date string, dr, cr string, amount int64) *ledger.Journal {
+		return &ledger.Journal{OrgID: b.org.ID, Date: date, Narration: "batch", SourceType: ledger.SourceManual, CreatedAt: testNow,
+			Lines: []ledger.JournalLine{{AccountID: b.acct[dr].ID, Debit: amount}, {AccountID: b.acct[cr].ID, Credit: amount}}}
+	}
+	t.Run("OK", func(t *testing.T) {
+		js := []*ledger.Journal{mk("2026-01-02", "1000", "4000", 10_00), mk("2026-01-03", "6000", "1000", 4_00)}
+		if err := b.store.PostJournals(t.Context(), js); err != nil {
+			t.Fatal(err)
+		}
+		if js[0].ID == 0 || js[1].ID <= js[0].ID {
+			t.Errorf("ids %d, %d", js[0].ID, js[1].ID)
+		}
+		tb, err := b.svc.TrialBalance(t.Context(), b.org.ID, "")
+		if err != nil || tb.TotalDebit != 10_00 {
+			t.Errorf("trial balance %+v, %v", tb, err)
+		}
+	})
+	t.Run("ErrOneRefusedNonePosted", func(t *testing.T) {
+		if err := b.svc.SetLockDate(t.Context(), b.actor, b.org.ID, "2026-01-31"); err != nil {
+			t.Fatal(err)
+		}
+		js := []*ledger.Journal{mk("2026-02-02", "1000", "4000", 50_00), mk("2026-01-15", "1000", "4000", 7_00), mk("2026-02-03", "1000", "4000", 1_00)}
+		err := b.store.PostJournals(t.Context(), js)
+		if errs.Code(err) != errs.ECONFLICT || !strings.HasPrefix(errs.Message(err), "Journal 2 of 3: The books are locked") {
+			t.Fatalf("err = %v, want ECONFLICT naming journal 2", err)
+		}
+		for i, j := range js {
+			if j.ID != 0 {
+				t.Errorf("journal %d kept id %d after the rollback", i+1, j.ID)
+			}
+		}
+		tb, err := b.svc.TrialBalance(t.Context(), b.org.ID, "2026-12-31")
+		if err != nil || tb.TotalDebit != 10_00 {
+			t.Errorf("after a refused batch the trial balance is %+v, %v; want the first batch only", tb, err)
+		}
+	})
 }

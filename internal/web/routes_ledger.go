@@ -22,7 +22,7 @@ func (s *Server) routesLedger(mux *http.ServeMux) {
 	s.apiOrg(mux, "GET /api/v1/orgs/{org}/journals/{id}", access.JournalsRead, noStepUp, s.apiGetJournal)
 	s.apiOrg(mux, "POST /api/v1/orgs/{org}/journals/{id}/reverse", access.JournalsWrite, noStepUp, s.apiReverseJournal)
 	s.apiOrg(mux, "GET /api/v1/orgs/{org}/lock-date", access.JournalsRead, noStepUp, s.apiGetLockDate)
-	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/lock-date", access.LockDateWrite, noStepUp, s.apiSetLockDate)
+	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/lock-date", access.LockDateWrite, stepUp, s.apiSetLockDate)
 
 	// HTML pages.
 	s.pageOrg(mux, "GET /orgs/{org}/accounts", access.AccountsRead, noStepUp, s.accountsPage)
@@ -38,5 +38,5 @@ func (s *Server) routesLedger(mux *http.ServeMux) {
 	s.pageOrg(mux, "GET /orgs/{org}/journals/{id}", access.JournalsRead, noStepUp, s.journalPage)
 	s.pageOrg(mux, "POST /orgs/{org}/journals/{id}/reverse", access.JournalsWrite, noStepUp, s.journalReverseSubmit)
 	s.pageOrg(mux, "GET /orgs/{org}/lock-date", access.JournalsRead, noStepUp, s.lockDatePage)
-	s.pageOrg(mux, "POST /orgs/{org}/lock-date", access.LockDateWrite, noStepUp, s.lockDateSubmit)
+	s.pageOrg(mux, "POST /orgs/{org}/lock-date", access.LockDateWrite, stepUp, s.lockDateSubmit)
 }
