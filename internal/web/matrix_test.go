@@ -231,3 +231,53 @@ func permissionsDoc(routes []Route) string {
 	}
 	return b.String()
 }
+
+// TestOpenAPICoversRoutes keeps api/openapi.yaml true: every API route the
+// server registers has its path described there.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	e := newMatrixEnv(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "api", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	described := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "  /") && strings.HasSuffix(line, ":") {
+			described[param.ReplaceAllString(strings.TrimSuffix(strings.TrimSpace(line), ":"), "{}")] = true
+		}
+	}
+	// Routes outside organisations are registered directly on the mux:
+	// read them from the source.
+	var paths []string
+	sources, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := regexp.MustCompile(`HandleFunc\("[A-Z]+ /api/v1([^"]*)"`)
+	for _, f := range sources {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range direct.FindAllStringSubmatch(string(src), -1) {
+			paths = append(paths, m[1])
+		}
+	}
+	if len(paths) < 10 {
+		t.Fatalf("found only %d directly registered API routes in the source: %v", len(paths), paths)
+	}
+	for _, rt := range e.server.Routes() {
+		if rt.API {
+			paths = append(paths, strings.TrimPrefix(rt.Pattern, "/api/v1"))
+		}
+	}
+	for _, p := range paths {
+		if !described[param.ReplaceAllString(p, "{}")] {
+			t.Errorf("%s is served but not described in api/openapi.yaml", p)
+		}
+	}
+}
