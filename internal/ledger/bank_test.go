@@ -605,7 +605,7 @@ func TestReconcileToInvoice(t *testing.T) {
 		}{
 			{"money in to a bill", in.ID, bill.ID, errs.EINVALID},
 			{"money out to a sales invoice", out.ID, inv.ID, errs.EINVALID},
-			{"locked period", early.ID, inv.ID, errs.ECONFLICT},
+			{"dated before the invoice (and locked)", early.ID, inv.ID, errs.EINVALID},
 			{"missing invoice", in.ID, 999999, errs.ENOTFOUND},
 			{"no invoice", in.ID, 0, errs.EINVALID},
 			{"missing transaction", 999999, inv.ID, errs.ENOTFOUND},

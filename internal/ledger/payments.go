@@ -74,10 +74,11 @@ func (in *PaymentInput) normalise() error {
 	return joinProblems(problems)
 }
 
-// CheckPayment says whether amount can be paid against the document now:
-// only approved sales invoices and bills take payments, and never more than
-// is due.
-func (inv *Invoice) CheckPayment(amount int64) error {
+// CheckPayment says whether amount can be paid against the document on
+// date: only approved sales invoices and bills take payments, never more
+// than is due, and never dated before the document (the aged reports and
+// the control account would disagree in between).
+func (inv *Invoice) CheckPayment(amount int64, date string) error {
 	if IsCreditKind(inv.Kind) {
 		return errs.Errorf(errs.EINVALID, "%s is a credit note; credit notes are settled by allocating them to invoices, not by payments.", salesUpperFirst(inv.Title()))
 	}
@@ -91,6 +92,9 @@ func (inv *Invoice) CheckPayment(amount int64) error {
 	}
 	if amount > inv.AmountDue() {
 		return errs.Errorf(errs.ECONFLICT, "A payment of %s is more than the %s due on %s; overpayments are refused.", inv.amount(amount), inv.amount(inv.AmountDue()), inv.Title())
+	}
+	if date < inv.Date {
+		return errs.Errorf(errs.EINVALID, "date: a payment cannot be dated %s, before %s (%s).", date, inv.Title(), inv.Date)
 	}
 	return nil
 }

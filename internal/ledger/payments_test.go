@@ -116,6 +116,7 @@ func TestPaymentRefusals(t *testing.T) {
 		{"no bank account", inv.ID, ledger.PaymentInput{Date: "2026-03-05", Amount: 5}, errs.EINVALID, "bank_account_id"},
 		{"unknown bank account", inv.ID, ledger.PaymentInput{BankAccountID: 999999, Date: "2026-03-05", Amount: 5}, errs.ENOTFOUND, "bank account 999999 not found"},
 		{"unknown invoice", 999999, ledger.PaymentInput{BankAccountID: s.bankID, Date: "2026-03-05", Amount: 5}, errs.ENOTFOUND, "Invoice 999999 not found"},
+		{"dated before the invoice", inv.ID, ledger.PaymentInput{BankAccountID: s.bankID, Date: "2026-02-28", Amount: 5}, errs.EINVALID, "before"},
 		{"long reference", inv.ID, ledger.PaymentInput{BankAccountID: s.bankID, Date: "2026-03-05", Amount: 5, Reference: strings.Repeat("r", 201)}, errs.EINVALID, "reference"},
 	} {
 		t.Run("Err "+tt.name, func(t *testing.T) {

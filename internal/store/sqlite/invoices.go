@@ -375,7 +375,7 @@ func (s *Store) CreatePayment(ctx context.Context, p *ledger.Payment) error {
 			}
 			return err
 		}
-		if err := inv.CheckPayment(p.Amount); err != nil {
+		if err := inv.CheckPayment(p.Amount, p.Date); err != nil {
 			return err
 		}
 		var bankLedger int64
