@@ -361,7 +361,7 @@ func profitAndLossReport(def reportDef, pl *ledger.ProfitAndLoss, currency strin
 	if pl.NetProfit < 0 {
 		label = "Net loss"
 	}
-	net := reportSection{Title: "Net profit", Rows: []reportLine{{Total: true, Cells: []reportCell{textCell(""), textCell(label), numCell(f(pl.NetProfit))}}}}
+	net := reportSection{Title: "Result", Rows: []reportLine{{Total: true, Cells: []reportCell{textCell(""), textCell(label), numCell(f(pl.NetProfit))}}}}
 	j := &profitAndLossJSON{Report: "profit_and_loss", From: pl.From, To: pl.To, Currency: currency,
 		Revenue: revJS, TotalRevenue: f(pl.TotalRevenue), Expenses: expJS, TotalExpenses: f(pl.TotalExpenses), NetProfit: f(pl.NetProfit)}
 	t := &reportTable{Columns: amountColumns, Sections: []reportSection{rev, exp, net}}
