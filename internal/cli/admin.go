@@ -94,6 +94,14 @@ func runUserAdd(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer a.Close()
+	// Refuse before creating the user what joinOrg would refuse after.
+	if *orgName != "" && role != access.Owner {
+		if _, err := a.store.FindOrgByName(ctx, strings.TrimSpace(*orgName)); errs.Code(err) == errs.ENOTFOUND {
+			return fmt.Errorf("organisation %q does not exist; create it by adding its owner with --role owner", strings.TrimSpace(*orgName))
+		} else if err != nil {
+			return err
+		}
+	}
 	u, err := a.auth.CreateUser(ctx, *email, *name, password, cliClient)
 	if err != nil {
 		return fmt.Errorf("add user: %s", errorText(err))

@@ -256,3 +256,19 @@ func openService(tb testing.TB, dir string) *auth.Service {
 	}
 	return svc
 }
+
+func TestAdminUserAdd_Org(t *testing.T) {
+	dir := dataDir(t)
+	const pw = "correct horse battery staple 9\n"
+	add := func(email string, extra ...string) result {
+		return run(t, pw, append([]string{"admin", "user", "add", "--data", dir, "--email", email, "--name", "Some One", "--password-stdin"}, extra...)...)
+	}
+	// Joining an organisation that does not exist, other than as its
+	// owner, is refused before the user is created.
+	add("clerk@example.com", "--org", "Acme Ltd", "--role", "standard").want(t, 1, "", `organisation "Acme Ltd" does not exist`)
+	add("owner@example.com", "--org", "Acme Ltd", "--role", "owner").want(t, 0, "Created organisation Acme Ltd", "")
+	add("clerk@example.com", "--org", "Acme Ltd", "--role", "standard").want(t, 0, "is Standard of Acme Ltd", "")
+	add("x@example.com", "--org", "Acme Ltd", "--role", "boss").want(t, 1, "", "unknown role")
+	add("y@example.com", "--org", "Acme Ltd").want(t, 1, "", "--org and --role go together")
+	add("z@example.com", "--org", "Other Ltd", "--role", "owner", "--currency", "XXX").want(t, 1, "", "unknown currency")
+}

@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	fmt.Fprintf(env.Stdout, "Coffer is serving at %s\n", url)
 	if n, err := a.store.CountUsers(ctx); err == nil && n == 0 {
 		fmt.Fprintf(env.Stdout, "No users yet. Create the first administrator (it will be asked to set up an authenticator app at first sign-in):\n"+
-			"  go run ./cmd/coffer admin user add --data %s --email you@example.com --name \"Your Name\" --password-stdin\n", cfg.DataDir)
+			"  printf '%%s\\n' 'a long passphrase' | go run ./cmd/coffer admin user add --data %s --email you@example.com --name \"Your Name\" --password-stdin --org \"Your Business Ltd\" --role owner\n", cfg.DataDir)
 	}
 	if env.OnListen != nil {
 		env.OnListen(ln.Addr().String())
