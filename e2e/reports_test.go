@@ -271,7 +271,7 @@ func TestReportsAPI(t *testing.T) {
 			t.Errorf("last row = %q", last)
 		}
 		pl := repCSV(t, owner, owner.orgPath("reports/profit-and-loss?from=2024-07-01&to=2024-12-31&format=csv"), "profit-and-loss-2024-07-01-to-2024-12-31.csv")
-		if last := strings.Join(pl[len(pl)-1], ","); last != "Net profit,,Net loss,-800.00" {
+		if last := strings.Join(pl[len(pl)-1], ","); last != "Result,,Net loss,-800.00" {
 			t.Errorf("last row = %q", last)
 		}
 		for _, name := range []string{"aged-receivables", "aged-payables"} {

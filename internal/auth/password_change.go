@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"coffer/internal/audit"
 	"coffer/internal/errs"
@@ -109,20 +107,9 @@ func (s *Service) ChangePassword(ctx context.Context, ss *session.Session, u *Us
 // as whatever creating it belongs to, such as accepting an invitation.
 // Problems come back together as one EINVALID error.
 func (s *Service) NewUser(ctx context.Context, email, name, password string) (*User, error) {
-	norm := NormalizeEmail(email)
-	var problems []string
-	if norm == "" {
-		problems = append(problems, "Enter a valid email address.")
-	}
-	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) {
-		problems = append(problems, "Enter a name of 1 to 200 characters.")
-	}
-	if err := s.cfg.Password.Check(password, norm, name); err != nil {
-		problems = append(problems, errs.Message(err))
-	}
-	if len(problems) > 0 {
-		return nil, errs.Errorf(errs.EINVALID, "%s", strings.Join(problems, " "))
+	norm, name, err := s.checkNewUser(email, name, password)
+	if err != nil {
+		return nil, err
 	}
 	var hash string
 	var herr error

@@ -213,9 +213,11 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// CreateUser validates and stores a new user. The first user becomes an
-// administrator.
-func (s *Service) CreateUser(ctx context.Context, email, name, password string, c Client) (*User, error) {
+// checkNewUser applies the rules for a new account: a plain email
+// address, a name of 1 to 200 characters and a password the policy
+// accepts. It returns the normalised email and trimmed name; problems come
+// back together as one EINVALID error.
+func (s *Service) checkNewUser(email, name, password string) (normEmail, trimmedName string, err error) {
 	norm := NormalizeEmail(email)
 	var problems []string
 	if norm == "" {
@@ -229,7 +231,17 @@ func (s *Service) CreateUser(ctx context.Context, email, name, password string, 
 		problems = append(problems, errs.Message(err))
 	}
 	if len(problems) > 0 {
-		return nil, errs.Errorf(errs.EINVALID, "%s", strings.Join(problems, " "))
+		return "", "", errs.Errorf(errs.EINVALID, "%s", strings.Join(problems, " "))
+	}
+	return norm, name, nil
+}
+
+// CreateUser validates and stores a new user. The first user becomes an
+// administrator.
+func (s *Service) CreateUser(ctx context.Context, email, name, password string, c Client) (*User, error) {
+	norm, name, err := s.checkNewUser(email, name, password)
+	if err != nil {
+		return nil, err
 	}
 	hash, err := HashPassword(s.cfg.Argon2, password)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"coffer/internal/access"
@@ -15,36 +14,6 @@ import (
 	"coffer/internal/money"
 )
 
-// bankPathID reads a positive record id from the path; anything else names
-// no record, so it is "not found".
-func bankPathID(r *http.Request, name, what string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
-	}
-	return id, nil
-}
-
-// bankQueryInt reads an optional whole-number query parameter.
-func bankQueryInt(r *http.Request, name string) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, errs.Errorf(errs.EINVALID, "%s must be a whole number, not %q.", name, clipBank(v, 20))
-	}
-	return n, nil
-}
-
-func clipBank(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
 // bankAmount writes minor units in the currency's decimals.
 func bankAmount(v int64, currency string) string {
 	exp, err := money.Exponent(currency)
@@ -52,13 +21,6 @@ func bankAmount(v int64, currency string) string {
 		exp = 2
 	}
 	return money.Format(v, exp)
-}
-
-func optBankID(id int64) *int64 {
-	if id == 0 {
-		return nil
-	}
-	return &id
 }
 
 type bankAccountJSON struct {
@@ -98,8 +60,8 @@ type bankTransactionJSON struct {
 
 func toBankTransactionJSON(t *ledger.BankTransaction) bankTransactionJSON {
 	return bankTransactionJSON{ID: t.ID, BankAccountID: t.BankAccountID, Date: t.Date, Amount: bankAmount(t.Amount, t.Currency), Currency: t.Currency,
-		Description: t.Description, Reference: t.Reference, FitID: t.FitID, ImportID: optBankID(t.ImportID), Status: t.Status,
-		PaymentID: optBankID(t.PaymentID), JournalID: optBankID(t.JournalID)}
+		Description: t.Description, Reference: t.Reference, FitID: t.FitID, ImportID: optID(t.ImportID), Status: t.Status,
+		PaymentID: optID(t.PaymentID), JournalID: optID(t.JournalID)}
 }
 
 func (s *Server) apiListBankAccounts(w http.ResponseWriter, r *http.Request, o *orgReq) {
@@ -116,7 +78,7 @@ func (s *Server) apiListBankAccounts(w http.ResponseWriter, r *http.Request, o *
 }
 
 func (s *Server) apiGetBankAccount(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank account")
+	id, err := pathID(r, "id", "Bank account")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -162,7 +124,7 @@ func statementFormat(r *http.Request) (string, error) {
 	case "text/csv":
 		format = ledger.FormatCSV
 		if cs := strings.ToLower(params["charset"]); cs != "" && cs != "utf-8" && cs != "us-ascii" {
-			return "", errs.Errorf(errs.EUNSUPPORTED, "CSV statements must be UTF-8 text, not %s; save the file as \"CSV UTF-8\".", clipBank(cs, 30))
+			return "", errs.Errorf(errs.EUNSUPPORTED, "CSV statements must be UTF-8 text, not %s; save the file as \"CSV UTF-8\".", clip(cs, 30))
 		}
 	case "application/x-ofx", "application/ofx":
 		format = ledger.FormatOFX
@@ -208,7 +170,7 @@ type bankImportJSON struct {
 }
 
 func (s *Server) apiImportStatement(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank account")
+	id, err := pathID(r, "id", "Bank account")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -235,17 +197,18 @@ func (s *Server) apiImportStatement(w http.ResponseWriter, r *http.Request, o *o
 func bankTransactionFilter(r *http.Request) (ledger.BankTransactionFilter, error) {
 	var f ledger.BankTransactionFilter
 	var problems []string
-	id, err := bankQueryInt(r, "bank_account_id")
-	if err != nil {
+	var err error
+	var limit, offset int64
+	if f.BankAccountID, err = queryInt(r, "bank_account_id"); err != nil {
 		problems = append(problems, errs.Message(err))
 	}
-	f.BankAccountID = int64(id)
-	if f.Limit, err = bankQueryInt(r, "limit"); err != nil {
+	if limit, err = queryInt(r, "limit"); err != nil {
 		problems = append(problems, errs.Message(err))
 	}
-	if f.Offset, err = bankQueryInt(r, "offset"); err != nil {
+	if offset, err = queryInt(r, "offset"); err != nil {
 		problems = append(problems, errs.Message(err))
 	}
+	f.Limit, f.Offset = int(limit), int(offset)
 	f.Status = r.URL.Query().Get("status")
 	if len(problems) > 0 {
 		return f, errs.Errorf(errs.EINVALID, "%s", strings.Join(problems, " "))
@@ -277,7 +240,7 @@ func (s *Server) apiListBankTransactions(w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) apiGetBankTransaction(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank transaction")
+	id, err := pathID(r, "id", "Bank transaction")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -322,7 +285,7 @@ func (s *Server) reconcile(r *http.Request, o *orgReq, id int64, req reconcileRe
 }
 
 func (s *Server) apiReconcileBankTransaction(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank transaction")
+	id, err := pathID(r, "id", "Bank transaction")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return

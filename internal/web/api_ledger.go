@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,47 +10,6 @@ import (
 	"coffer/internal/ledger"
 	"coffer/internal/money"
 )
-
-// ledgerExp is the number of minor-unit digits of the organisation's
-// currency; amounts are parsed and written with it.
-func ledgerExp(o *orgReq) (int, error) {
-	exp, err := money.Exponent(o.Org.Currency)
-	if err != nil {
-		return 0, fmt.Errorf("organisation %d currency: %w", o.Org.ID, err)
-	}
-	return exp, nil
-}
-
-// pathID reads a positive record id from the path; anything else names no
-// record, so it is "not found".
-func ledgerPathID(r *http.Request, name, what string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
-	}
-	return id, nil
-}
-
-// queryInt reads an optional whole-number query parameter.
-func ledgerQueryInt(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, errs.Errorf(errs.EINVALID, "%s must be a whole number, not %q.", name, ledgerTruncate(v, 20))
-	}
-	return n, nil
-}
-
-func ledgerTruncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
-}
 
 // ----- accounts and tax rates -----
 
@@ -90,7 +48,7 @@ func (s *Server) ledgerBalanceDate(r *http.Request) (string, error) {
 
 func (s *Server) apiListAccounts(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -119,12 +77,12 @@ func (s *Server) apiListAccounts(w http.ResponseWriter, r *http.Request, o *orgR
 
 func (s *Server) apiGetAccount(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	id, err := ledgerPathID(r, "id", "Account")
+	id, err := pathID(r, "id", "Account")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -174,7 +132,7 @@ func (s *Server) apiCreateAccount(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -196,7 +154,7 @@ type accountPatchRequest struct {
 
 func (s *Server) apiUpdateAccount(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	id, err := ledgerPathID(r, "id", "Account")
+	id, err := pathID(r, "id", "Account")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -216,7 +174,7 @@ func (s *Server) apiUpdateAccount(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -303,23 +261,16 @@ type journalJSON struct {
 	Lines        []journalLineJSON `json:"lines"`
 }
 
-func ledgerOptID(id int64) *int64 {
-	if id == 0 {
-		return nil
-	}
-	return &id
-}
-
 // toJournalJSON writes j; codes maps account ids to codes.
 func toJournalJSON(j *ledger.Journal, codes map[int64]string, exp int) journalJSON {
-	out := journalJSON{ID: j.ID, Date: j.Date, Narration: j.Narration, SourceType: j.SourceType, SourceID: ledgerOptID(j.SourceID),
-		ReversesID: ledgerOptID(j.ReversesID), ReversedByID: ledgerOptID(j.ReversedByID), CreatedBy: j.CreatedBy, CreatedAt: j.CreatedAt,
+	out := journalJSON{ID: j.ID, Date: j.Date, Narration: j.Narration, SourceType: j.SourceType, SourceID: optID(j.SourceID),
+		ReversesID: optID(j.ReversesID), ReversedByID: optID(j.ReversedByID), CreatedBy: j.CreatedBy, CreatedAt: j.CreatedAt,
 		Lines: make([]journalLineJSON, 0, len(j.Lines))}
 	var total int64
 	for _, l := range j.Lines {
 		total += l.Debit
 		out.Lines = append(out.Lines, journalLineJSON{AccountID: l.AccountID, AccountCode: codes[l.AccountID], Debit: money.Format(l.Debit, exp),
-			Credit: money.Format(l.Credit, exp), Description: l.Description, ContactID: ledgerOptID(l.ContactID)})
+			Credit: money.Format(l.Credit, exp), Description: l.Description, ContactID: optID(l.ContactID)})
 	}
 	out.Total = money.Format(total, exp)
 	return out
@@ -391,7 +342,7 @@ func (s *Server) apiCreateJournal(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -418,7 +369,7 @@ func (s *Server) apiCreateJournal(w http.ResponseWriter, r *http.Request, o *org
 // writeJournalJSON answers with one journal, re-read so the answer shows what
 // the books hold.
 func (s *Server) writeJournalJSON(w http.ResponseWriter, r *http.Request, o *orgReq, status int, j *ledger.Journal) {
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -440,7 +391,7 @@ func (s *Server) writeJournalJSON(w http.ResponseWriter, r *http.Request, o *org
 }
 
 func (s *Server) apiGetJournal(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := ledgerPathID(r, "id", "Journal")
+	id, err := pathID(r, "id", "Journal")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -454,7 +405,7 @@ func journalFilter(r *http.Request) (ledger.JournalFilter, error) {
 	q := r.URL.Query()
 	f := ledger.JournalFilter{From: q.Get("from"), To: q.Get("to")}
 	var problems []string
-	limit, err := ledgerQueryInt(r, "limit")
+	limit, err := queryInt(r, "limit")
 	switch {
 	case err != nil:
 		problems = append(problems, errs.Message(err))
@@ -463,7 +414,7 @@ func journalFilter(r *http.Request) (ledger.JournalFilter, error) {
 	default:
 		f.Limit = int(limit)
 	}
-	offset, err := ledgerQueryInt(r, "offset")
+	offset, err := queryInt(r, "offset")
 	switch {
 	case err != nil:
 		problems = append(problems, errs.Message(err))
@@ -472,7 +423,7 @@ func journalFilter(r *http.Request) (ledger.JournalFilter, error) {
 	default:
 		f.Offset = int(offset)
 	}
-	account, err := ledgerQueryInt(r, "account_id")
+	account, err := queryInt(r, "account_id")
 	switch {
 	case err != nil:
 		problems = append(problems, errs.Message(err))
@@ -496,7 +447,7 @@ func (s *Server) apiListJournals(w http.ResponseWriter, r *http.Request, o *orgR
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -527,7 +478,7 @@ type reverseRequest struct {
 }
 
 func (s *Server) apiReverseJournal(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := ledgerPathID(r, "id", "Journal")
+	id, err := pathID(r, "id", "Journal")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return

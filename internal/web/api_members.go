@@ -12,40 +12,6 @@ import (
 	"coffer/internal/session"
 )
 
-// apiOrgNoReplay registers an organisation-scoped API write whose answer
-// holds a one-time secret (an invitation link). It is apiOrg without the
-// Idempotency-Key replay store, which would keep that secret in the
-// database in plain text; a retried request is refused as a duplicate by
-// the domain instead, so it is still never applied twice.
-func (s *Server) apiOrgNoReplay(mux *http.ServeMux, pattern string, action access.Action, fresh bool, h orgHandler) {
-	method, path, _ := strings.Cut(pattern, " ")
-	s.routes = append(s.routes, Route{Method: method, Pattern: path, Action: action, StepUp: fresh, API: true})
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		ss, u, err := s.auth.Authenticate(r.Context(), bearer(r))
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
-			writeJSONError(w, r, s.log, err)
-			return
-		}
-		o, err := s.authorize(r, ss, u, action, fresh)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
-		h(w, r, o)
-	})
-}
-
-// memberPathID reads the {user_id} path value; anything but a positive
-// number names no member.
-func memberPathID(r *http.Request, name, what string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
-	}
-	return id, nil
-}
-
 func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -92,7 +58,7 @@ type roleRequest struct {
 }
 
 func (s *Server) apiUpdateMember(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "user_id", "Member")
+	id, err := pathID(r, "user_id", "Member")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -115,7 +81,7 @@ func (s *Server) apiUpdateMember(w http.ResponseWriter, r *http.Request, o *orgR
 }
 
 func (s *Server) apiRemoveMember(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "user_id", "Member")
+	id, err := pathID(r, "user_id", "Member")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -194,7 +160,7 @@ func (s *Server) apiListInvitations(w http.ResponseWriter, r *http.Request, o *o
 }
 
 func (s *Server) apiRevokeInvitation(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "id", "Invitation")
+	id, err := pathID(r, "id", "Invitation")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -354,13 +320,4 @@ func (s *Server) apiChangePassword(w http.ResponseWriter, r *http.Request, ss *s
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"other_sessions_ended": n})
-}
-
-// clip shortens user input quoted back in an error message.
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

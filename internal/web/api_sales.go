@@ -1,8 +1,8 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -84,26 +84,6 @@ func salesCreditType(kind string) string {
 		return "bill"
 	}
 	return "sales"
-}
-
-// salesExp is the number of decimals of the organisation's currency.
-func salesExp(o *orgReq) (int, error) {
-	exp, err := money.Exponent(o.Org.Currency)
-	if err != nil {
-		return 0, fmt.Errorf("organisation %d currency: %w", o.Org.ID, err)
-	}
-	return exp, nil
-}
-
-// salesPathID reads the {id} path value; anything but a positive id is a
-// record that does not exist.
-func salesPathID(r *http.Request, what string) (int64, error) {
-	v := r.PathValue("id")
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
-	}
-	return id, nil
 }
 
 // salesQueryID reads an optional id from the query string (0 if absent).
@@ -207,10 +187,7 @@ func (s *Server) apiListContacts(w http.ResponseWriter, r *http.Request, o *orgR
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
-	}
+	list, more := cutPage(list, limit)
 	out := make([]contactJSON, 0, len(list))
 	for _, c := range list {
 		out = append(out, toContactJSON(c))
@@ -236,7 +213,7 @@ func (s *Server) apiCreateContact(w http.ResponseWriter, r *http.Request, o *org
 }
 
 func (s *Server) apiGetContact(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Contact")
+	id, err := pathID(r, "id", "Contact")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -250,7 +227,7 @@ func (s *Server) apiGetContact(w http.ResponseWriter, r *http.Request, o *orgReq
 }
 
 func (s *Server) apiUpdateContact(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Contact")
+	id, err := pathID(r, "id", "Contact")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -272,7 +249,7 @@ func (s *Server) apiUpdateContact(w http.ResponseWriter, r *http.Request, o *org
 }
 
 func (s *Server) apiGetContactBank(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Contact")
+	id, err := pathID(r, "id", "Contact")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -289,7 +266,7 @@ func (s *Server) apiGetContactBank(w http.ResponseWriter, r *http.Request, o *or
 // file: an Idempotency-Key replay stores answers, and a bank number must
 // not be kept in plaintext there.
 func (s *Server) apiPutContactBank(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Contact")
+	id, err := pathID(r, "id", "Contact")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -428,7 +405,7 @@ func (d salesDocs) requestKind(req *docRequest) (string, error) {
 // permission.
 func (s *Server) findDoc(r *http.Request, o *orgReq, d salesDocs, write bool) (*ledger.Invoice, error) {
 	what := strings.ToUpper(d.noun[:1]) + d.noun[1:]
-	id, err := salesPathID(r, what)
+	id, err := pathID(r, "id", what)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +423,7 @@ func (s *Server) findDoc(r *http.Request, o *orgReq, d salesDocs, write bool) (*
 }
 
 func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, o *orgReq, status int, inv *ledger.Invoice) {
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -457,7 +434,7 @@ func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, o *orgReq, sta
 func (s *Server) apiListDocs(d salesDocs) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
 		q := r.URL.Query()
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
@@ -491,10 +468,7 @@ func (s *Server) apiListDocs(d salesDocs) orgHandler {
 			writeJSONError(w, r, s.log, err)
 			return
 		}
-		more := len(list) > limit
-		if more {
-			list = list[:limit]
-		}
+		list, more := cutPage(list, limit)
 		out := make([]docJSON, 0, len(list))
 		for _, inv := range list {
 			out = append(out, toDocJSON(inv, o.Org.Currency, exp))
@@ -505,7 +479,7 @@ func (s *Server) apiListDocs(d salesDocs) orgHandler {
 
 func (s *Server) apiCreateDoc(d salesDocs) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
@@ -555,7 +529,7 @@ func (s *Server) apiUpdateDoc(d salesDocs) orgHandler {
 			writeJSONError(w, r, s.log, err)
 			return
 		}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
@@ -590,30 +564,28 @@ func (s *Server) apiUpdateDoc(d salesDocs) orgHandler {
 	}
 }
 
+// docAction changes a document's state: the ledger's ApproveInvoice or
+// VoidInvoice.
+type docAction func(ctx context.Context, a ledger.Actor, orgID, id int64, kind string) (*ledger.Invoice, error)
+
 func (s *Server) apiApproveDoc(d salesDocs) orgHandler {
-	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
-		cur, err := s.findDoc(r, o, d, true)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
-		inv, err := s.ledger.ApproveInvoice(r.Context(), o.Actor(), o.Org.ID, cur.ID, cur.Kind)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
-		s.writeDoc(w, r, o, http.StatusOK, inv)
-	}
+	return s.apiDocAction(d, s.ledger.ApproveInvoice)
 }
 
 func (s *Server) apiVoidDoc(d salesDocs) orgHandler {
+	return s.apiDocAction(d, s.ledger.VoidInvoice)
+}
+
+// apiDocAction runs act on the {id} document, which needs the write
+// permission, and answers with the document as it then is.
+func (s *Server) apiDocAction(d salesDocs, act docAction) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
 		cur, err := s.findDoc(r, o, d, true)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
 		}
-		inv, err := s.ledger.VoidInvoice(r.Context(), o.Actor(), o.Org.ID, cur.ID, cur.Kind)
+		inv, err := act(r.Context(), o.Actor(), o.Org.ID, cur.ID, cur.Kind)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
@@ -635,12 +607,12 @@ type allocationJSON struct {
 }
 
 func (s *Server) apiAllocateCredit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Credit note")
+	id, err := pathID(r, "id", "Credit note")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -696,7 +668,7 @@ func toPaymentJSON(p *ledger.Payment, currency string, exp int) paymentJSON {
 
 func (s *Server) apiListPayments(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	q := r.URL.Query()
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -730,10 +702,7 @@ func (s *Server) apiListPayments(w http.ResponseWriter, r *http.Request, o *orgR
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
-	}
+	list, more := cutPage(list, limit)
 	out := make([]paymentJSON, 0, len(list))
 	for _, p := range list {
 		out = append(out, toPaymentJSON(p, o.Org.Currency, exp))
@@ -742,12 +711,12 @@ func (s *Server) apiListPayments(w http.ResponseWriter, r *http.Request, o *orgR
 }
 
 func (s *Server) apiGetPayment(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := salesPathID(r, "Payment")
+	id, err := pathID(r, "id", "Payment")
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -772,7 +741,7 @@ type paymentRequest struct {
 }
 
 func (s *Server) apiCreatePayment(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return

@@ -1,10 +1,8 @@
 package web
 
 import (
-	"crypto/rand"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,10 +15,7 @@ import (
 
 	"coffer/internal/access"
 	"coffer/internal/auth"
-	"coffer/internal/keyring"
 	"coffer/internal/ledger"
-	"coffer/internal/session"
-	"coffer/internal/store/sqlite"
 )
 
 // matrixEnv is a real server (real SQLite, real services) with one
@@ -38,46 +33,13 @@ type matrixEnv struct {
 func newMatrixEnv(t *testing.T) *matrixEnv {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "coffer.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := keyring.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := auth.DefaultConfig()
-	cfg.Argon2 = auth.TestArgon2Params()
-	svc, err := auth.NewService(st, keys, keyring.AAD, auth.NewHashPool(2, 8, 8), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
-	srv, err := NewServer(Deps{Auth: svc, Orgs: st, Ledger: led, Idempotency: st, Log: log}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &matrixEnv{server: srv, tokens: map[access.Role]string{}}
-	env.handler = srv.Handler()
+	ts := newTestServer(t)
+	st := ts.store
+	env := &matrixEnv{server: ts.server, tokens: map[access.Role]string{}}
+	env.handler = ts.server.Handler()
 	now := time.Now().UTC()
 	newMember := func(email string) (*auth.User, string) {
-		u := &auth.User{Email: email, Name: email, PasswordHash: "unused", CreatedAt: now}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, hash, err := session.NewToken(session.SessionPrefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), MFAAt: now, IP: "192.0.2.1"}
-		if err := st.CreateSession(ctx, 0, ss); err != nil {
-			t.Fatal(err)
-		}
-		return u, tok
+		return ts.mustSignedInUser(t, email, email, now)
 	}
 	owner, ownerTok := newMember("owner@example.com")
 	env.org = &access.Org{Name: "Matrix Ltd", Currency: "GBP", CreatedAt: now, Settings: access.DefaultSettings()}

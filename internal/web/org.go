@@ -51,29 +51,33 @@ const (
 	stepUp   = true
 )
 
-// apiOrg registers an organisation-scoped JSON API route.
-func (s *Server) apiOrg(mux *http.ServeMux, pattern string, action access.Action, fresh bool, h orgHandler) {
+// Idempotency-Key replay, chosen where an API route is registered.
+const (
+	replay   = true
+	noReplay = false
+)
+
+// apiOrg registers an organisation-scoped JSON API route. With replay, a
+// write sent with an Idempotency-Key runs at most once and a retry gets the
+// stored first answer. A write whose answer holds a one-time secret (an
+// invitation link) is registered with noReplay: the replay store would keep
+// that secret in the database in plain text; a retried request is refused
+// as a duplicate by the domain instead, so it is still never applied twice.
+func (s *Server) apiOrg(mux *http.ServeMux, pattern string, action access.Action, fresh, replayable bool, h orgHandler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Action: action, StepUp: fresh, API: true})
-	handler := func(w http.ResponseWriter, r *http.Request) {
-		ss, u, err := s.auth.Authenticate(r.Context(), bearer(r))
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
-			writeJSONError(w, r, s.log, err)
-			return
-		}
+	mux.HandleFunc(pattern, s.apiRequireSession(func(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 		o, err := s.authorize(r, ss, u, action, fresh)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
 			return
 		}
-		if method != http.MethodGet && r.Header.Get("Idempotency-Key") != "" {
+		if replayable && method != http.MethodGet && r.Header.Get("Idempotency-Key") != "" {
 			s.idempotent(w, r, o, h)
 			return
 		}
 		h(w, r, o)
-	}
-	mux.HandleFunc(pattern, handler)
+	}))
 }
 
 // pageOrg registers an organisation-scoped HTML route. Posts are CSRF
@@ -82,17 +86,7 @@ func (s *Server) apiOrg(mux *http.ServeMux, pattern string, action access.Action
 func (s *Server) pageOrg(mux *http.ServeMux, pattern string, action access.Action, fresh bool, h orgHandler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Action: action, StepUp: fresh})
-	handler := func(w http.ResponseWriter, r *http.Request) {
-		ss, u, err := s.auth.Authenticate(r.Context(), cookieValue(r, cookieSession))
-		if err != nil {
-			if errs.Code(err) == errs.EUNAUTHORIZED {
-				clearCookie(w, cookieSession)
-				http.Redirect(w, r, "/login?expired", http.StatusSeeOther)
-				return
-			}
-			s.renderError(w, r, err)
-			return
-		}
+	handler := s.requireSession(func(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 		o, err := s.authorize(r, ss, u, action, fresh)
 		if err != nil {
 			if errs.Code(err) == errs.ESTEPUP {
@@ -112,7 +106,7 @@ func (s *Server) pageOrg(mux *http.ServeMux, pattern string, action access.Actio
 			return
 		}
 		h(w, r, o)
-	}
+	})
 	if method != http.MethodGet {
 		mux.HandleFunc(pattern, s.csrf(handler))
 		return

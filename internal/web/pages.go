@@ -120,6 +120,20 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	s.render(w, r, status, "error", d)
 }
 
+// renderRefused renders page name with err's message when a submission
+// was refused (err nil: none); an internal error shows the error page
+// instead.
+func (s *Server) renderRefused(w http.ResponseWriter, r *http.Request, status int, name string, d pageData, err error) {
+	if err != nil {
+		if statusOf(err) == http.StatusInternalServerError {
+			s.renderError(w, r, err)
+			return
+		}
+		d.Error = errs.Message(err)
+	}
+	s.render(w, r, status, name, d)
+}
+
 func statusOf(err error) int {
 	if st, ok := statusByCode[errs.Code(err)]; ok {
 		return st

@@ -97,7 +97,7 @@ type bankTxRow struct {
 }
 
 func (s *Server) bankAccountPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank account")
+	id, err := pathID(r, "id", "Bank account")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -196,17 +196,7 @@ func (s *Server) renderBankAccount(w http.ResponseWriter, r *http.Request, o *or
 	d.Data["ImportPath"] = p.Path("bank", b.ID, "import")
 	base := p.Path("bank", b.ID)
 	page := func(offset int) string {
-		v := url.Values{}
-		if f.Status != "" {
-			v.Set("status", f.Status)
-		}
-		if offset > 0 {
-			v.Set("offset", strconv.Itoa(offset))
-		}
-		if len(v) == 0 {
-			return base
-		}
-		return base + "?" + v.Encode()
+		return pageLink(base, url.Values{"status": {f.Status}}, offset, "status")
 	}
 	if f.Offset > 0 {
 		d.Data["PrevPath"] = page(max(f.Offset-bankPageSize, 0))
@@ -239,11 +229,11 @@ func statementFileFormat(choice, filename string) (string, error) {
 	case ".ofx", ".qfx":
 		return ledger.FormatOFX, nil
 	}
-	return "", errs.Errorf(errs.EINVALID, "Coffer cannot tell the format of %q from its name; choose CSV or OFX.", clipBank(filename, 60))
+	return "", errs.Errorf(errs.EINVALID, "Coffer cannot tell the format of %q from its name; choose CSV or OFX.", clip(filename, 60))
 }
 
 func (s *Server) bankImportSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank account")
+	id, err := pathID(r, "id", "Bank account")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -282,12 +272,12 @@ func (s *Server) bankImportSubmit(w http.ResponseWriter, r *http.Request, o *org
 }
 
 func (s *Server) bankReconcileSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := bankPathID(r, "id", "Bank account")
+	id, err := pathID(r, "id", "Bank account")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	txID, err := bankPathID(r, "tx", "Bank transaction")
+	txID, err := pathID(r, "tx", "Bank transaction")
 	if err != nil {
 		s.renderError(w, r, err)
 		return

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -44,7 +43,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, o *orgReq)
 	ctx := r.Context()
 	d := s.orgPage(w, r, o, "Chart of accounts")
 	d.Data["Section"] = "accounts"
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -146,14 +145,7 @@ func (s *Server) renderAccountForm(w http.ResponseWriter, r *http.Request, o *or
 		d.Data["Account"] = acct
 		d.Data["System"] = acct.SystemLabel()
 	}
-	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			s.renderError(w, r, err)
-			return
-		}
-		d.Error = errs.Message(err)
-	}
-	s.render(w, r, status, "accounts_form", d)
+	s.renderRefused(w, r, status, "accounts_form", d, err)
 }
 
 func (s *Server) accountNewPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
@@ -194,7 +186,7 @@ func (s *Server) accountCreateSubmit(w http.ResponseWriter, r *http.Request, o *
 }
 
 func (s *Server) accountEditPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := ledgerPathID(r, "id", "Account")
+	id, err := pathID(r, "id", "Account")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -213,7 +205,7 @@ func (s *Server) accountEditPage(w http.ResponseWriter, r *http.Request, o *orgR
 
 func (s *Server) accountUpdateSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	id, err := ledgerPathID(r, "id", "Account")
+	id, err := pathID(r, "id", "Account")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -255,17 +247,10 @@ func (s *Server) renderTaxRates(w http.ResponseWriter, r *http.Request, o *orgRe
 	d.Data["Rates"] = rows
 	d.Data["Name"] = name
 	d.Data["Rate"] = rate
-	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			s.renderError(w, r, err)
-			return
-		}
-		d.Error = errs.Message(err)
-	}
 	if r.URL.Query().Has("created") {
 		d.Flash = "The tax rate was added."
 	}
-	s.render(w, r, status, "accounts_tax_rates", d)
+	s.renderRefused(w, r, status, "accounts_tax_rates", d, err)
 }
 
 func (s *Server) taxRatesPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
@@ -348,7 +333,7 @@ func (s *Server) journalsPage(w http.ResponseWriter, r *http.Request, o *orgReq)
 	ctx := r.Context()
 	d := s.orgPage(w, r, o, "Journals")
 	d.Data["Section"] = "journals"
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -412,19 +397,7 @@ func (s *Server) journalsPage(w http.ResponseWriter, r *http.Request, o *orgReq)
 		f.Limit = ledger.DefaultJournalLimit
 	}
 	page := func(offset int) string {
-		v := url.Values{}
-		for _, k := range []string{"from", "to", "account_id", "limit"} {
-			if q.Get(k) != "" {
-				v.Set(k, q.Get(k))
-			}
-		}
-		if offset > 0 {
-			v.Set("offset", strconv.Itoa(offset))
-		}
-		if len(v) == 0 {
-			return d.Org.Path("journals")
-		}
-		return d.Org.Path("journals") + "?" + v.Encode()
+		return pageLink(d.Org.Path("journals"), q, offset, "from", "to", "account_id", "limit")
 	}
 	if f.Offset > 0 {
 		d.Data["PrevPath"] = page(max(f.Offset-f.Limit, 0))
@@ -472,14 +445,7 @@ func (s *Server) renderJournalForm(w http.ResponseWriter, r *http.Request, o *or
 	d.Data["LockDate"] = lock
 	d.Data["Currency"] = o.Org.Currency
 	d.Data["MoreRowsPath"] = d.Org.Path("journals", "new") + "?lines=" + strconv.Itoa(min(len(rows)+10, journalFormMaxRows))
-	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			s.renderError(w, r, err)
-			return
-		}
-		d.Error = errs.Message(err)
-	}
-	s.render(w, r, status, "journal_new", d)
+	s.renderRefused(w, r, status, "journal_new", d, err)
 }
 
 func (s *Server) journalNewPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
@@ -520,7 +486,7 @@ func (s *Server) journalCreateSubmit(w http.ResponseWriter, r *http.Request, o *
 		}
 	}
 	shown := append(rows[:len(rows):len(rows)], make([]journalFormRow, max(journalFormRows-len(rows), 2))...)
-	exp, err := ledgerExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -577,7 +543,7 @@ func (s *Server) renderJournal(w http.ResponseWriter, r *http.Request, o *orgReq
 		s.renderError(w, r, ferr)
 		return
 	}
-	exp, ferr := ledgerExp(o)
+	exp, ferr := orgExp(o)
 	if ferr != nil {
 		s.renderError(w, r, ferr)
 		return
@@ -627,18 +593,11 @@ func (s *Server) renderJournal(w http.ResponseWriter, r *http.Request, o *orgReq
 	case r.URL.Query().Has("reversed"):
 		d.Flash = "The reversal was posted."
 	}
-	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			s.renderError(w, r, err)
-			return
-		}
-		d.Error = errs.Message(err)
-	}
-	s.render(w, r, status, "journal", d)
+	s.renderRefused(w, r, status, "journal", d, err)
 }
 
 func (s *Server) journalPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := ledgerPathID(r, "id", "Journal")
+	id, err := pathID(r, "id", "Journal")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -647,7 +606,7 @@ func (s *Server) journalPage(w http.ResponseWriter, r *http.Request, o *orgReq) 
 }
 
 func (s *Server) journalReverseSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := ledgerPathID(r, "id", "Journal")
+	id, err := pathID(r, "id", "Journal")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -686,14 +645,7 @@ func (s *Server) renderLockDate(w http.ResponseWriter, r *http.Request, o *orgRe
 	case r.URL.Query().Has("removed"):
 		d.Flash = "The lock date was removed."
 	}
-	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			s.renderError(w, r, err)
-			return
-		}
-		d.Error = errs.Message(err)
-	}
-	s.render(w, r, status, "lock_date", d)
+	s.renderRefused(w, r, status, "lock_date", d, err)
 }
 
 func (s *Server) lockDatePage(w http.ResponseWriter, r *http.Request, o *orgReq) {

@@ -133,7 +133,7 @@ func (s *Server) memberFormError(w http.ResponseWriter, r *http.Request, o *orgR
 }
 
 func (s *Server) memberRoleSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "user_id", "Member")
+	id, err := pathID(r, "user_id", "Member")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -146,7 +146,7 @@ func (s *Server) memberRoleSubmit(w http.ResponseWriter, r *http.Request, o *org
 }
 
 func (s *Server) memberRemoveSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "user_id", "Member")
+	id, err := pathID(r, "user_id", "Member")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -199,7 +199,7 @@ func (s *Server) inviteCreateSubmit(w http.ResponseWriter, r *http.Request, o *o
 }
 
 func (s *Server) inviteRevokeSubmit(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	id, err := memberPathID(r, "id", "Invitation")
+	id, err := pathID(r, "id", "Invitation")
 	if err != nil {
 		s.renderError(w, r, err)
 		return

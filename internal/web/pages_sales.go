@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -152,7 +151,7 @@ func (s *Server) contactCreateSubmit(w http.ResponseWriter, r *http.Request, o *
 }
 
 func (s *Server) findContactPage(w http.ResponseWriter, r *http.Request, o *orgReq) (*ledger.Contact, bool) {
-	id, err := salesPathID(r, "Contact")
+	id, err := pathID(r, "id", "Contact")
 	if err == nil {
 		var c *ledger.Contact
 		if c, err = s.ledger.FindContact(r.Context(), o.Org.ID, id); err == nil {
@@ -187,7 +186,7 @@ func (s *Server) contactPage(w http.ResponseWriter, r *http.Request, o *orgReq) 
 			d.Data["Masked"] = m
 		}
 	}
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -313,7 +312,7 @@ func (s *Server) docsPage(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -336,10 +335,7 @@ func (s *Server) docsPage(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		more := len(list) > salesDefaultLimit
-		if more {
-			list = list[:salesDefaultLimit]
-		}
+		list, more := cutPage(list, salesDefaultLimit)
 		title := d.title
 		if d.credit && kind == ledger.KindBillCredit {
 			title = "Supplier credit notes"
@@ -366,19 +362,7 @@ func (s *Server) docsPage(d salesDocs) orgHandler {
 			return
 		}
 		link := func(off int) string {
-			v := url.Values{}
-			for _, k := range []string{"type", "status", "contact_id"} {
-				if q.Get(k) != "" {
-					v.Set(k, q.Get(k))
-				}
-			}
-			if off > 0 {
-				v.Set("offset", strconv.Itoa(off))
-			}
-			if len(v) == 0 {
-				return pd.Org.Path(d.path)
-			}
-			return pd.Org.Path(d.path) + "?" + v.Encode()
+			return pageLink(pd.Org.Path(d.path), q, off, "type", "status", "contact_id")
 		}
 		if offset > 0 {
 			pd.Data["Prev"] = link(max(0, offset-salesDefaultLimit))
@@ -631,7 +615,7 @@ func (s *Server) docCreateSubmit(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -673,7 +657,7 @@ func (s *Server) docEditPage(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -688,7 +672,7 @@ func (s *Server) docUpdateSubmit(d salesDocs) orgHandler {
 		if !ok {
 			return
 		}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -734,7 +718,7 @@ type paymentForm struct {
 // typed into the payment or allocation form.
 func (s *Server) renderDoc(w http.ResponseWriter, r *http.Request, o *orgReq, d salesDocs, inv *ledger.Invoice, pf *paymentForm, status int, err error) {
 	ctx := r.Context()
-	exp, eerr := salesExp(o)
+	exp, eerr := orgExp(o)
 	if eerr != nil {
 		s.renderError(w, r, eerr)
 		return
@@ -914,24 +898,23 @@ func (s *Server) docActionDone(w http.ResponseWriter, r *http.Request, o *orgReq
 }
 
 func (s *Server) docApproveSubmit(d salesDocs) orgHandler {
-	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
-		inv, ok := s.findDocPage(w, r, o, d, true)
-		if !ok {
-			return
-		}
-		_, err := s.ledger.ApproveInvoice(r.Context(), o.Actor(), o.Org.ID, inv.ID, inv.Kind)
-		s.docActionDone(w, r, o, d, inv, "approved", nil, err)
-	}
+	return s.docActionSubmit(d, s.ledger.ApproveInvoice, "approved")
 }
 
 func (s *Server) docVoidSubmit(d salesDocs) orgHandler {
+	return s.docActionSubmit(d, s.ledger.VoidInvoice, "voided")
+}
+
+// docActionSubmit runs act on the {id} document, which needs the write
+// permission; flag is the query flag of the redirect that follows.
+func (s *Server) docActionSubmit(d salesDocs, act docAction, flag string) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
 		inv, ok := s.findDocPage(w, r, o, d, true)
 		if !ok {
 			return
 		}
-		_, err := s.ledger.VoidInvoice(r.Context(), o.Actor(), o.Org.ID, inv.ID, inv.Kind)
-		s.docActionDone(w, r, o, d, inv, "voided", nil, err)
+		_, err := act(r.Context(), o.Actor(), o.Org.ID, inv.ID, inv.Kind)
+		s.docActionDone(w, r, o, d, inv, flag, nil, err)
 	}
 }
 
@@ -943,7 +926,7 @@ func (s *Server) docPaymentSubmit(d salesDocs) orgHandler {
 		}
 		p := r.PostForm
 		pf := &paymentForm{BankAccountID: p.Get("bank_account_id"), Date: p.Get("date"), Amount: p.Get("amount"), Reference: p.Get("reference")}
-		exp, err := salesExp(o)
+		exp, err := orgExp(o)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -970,7 +953,7 @@ func (s *Server) creditAllocateSubmit(w http.ResponseWriter, r *http.Request, o 
 	}
 	p := r.PostForm
 	pf := &paymentForm{InvoiceID: p.Get("invoice_id"), Date: p.Get("date"), Amount: p.Get("amount")}
-	exp, err := salesExp(o)
+	exp, err := orgExp(o)
 	if err != nil {
 		s.renderError(w, r, err)
 		return

@@ -11,18 +11,18 @@ import (
 // date. None needs step-up; every change is audited by the ledger service.
 func (s *Server) routesLedger(mux *http.ServeMux) {
 	// JSON API.
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/accounts", access.AccountsRead, noStepUp, s.apiListAccounts)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/accounts", access.AccountsWrite, noStepUp, s.apiCreateAccount)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/accounts/{id}", access.AccountsRead, noStepUp, s.apiGetAccount)
-	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/accounts/{id}", access.AccountsWrite, noStepUp, s.apiUpdateAccount)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/tax-rates", access.AccountsRead, noStepUp, s.apiListTaxRates)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/tax-rates", access.AccountsWrite, noStepUp, s.apiCreateTaxRate)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/journals", access.JournalsRead, noStepUp, s.apiListJournals)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/journals", access.JournalsWrite, noStepUp, s.apiCreateJournal)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/journals/{id}", access.JournalsRead, noStepUp, s.apiGetJournal)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/journals/{id}/reverse", access.JournalsWrite, noStepUp, s.apiReverseJournal)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/lock-date", access.JournalsRead, noStepUp, s.apiGetLockDate)
-	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/lock-date", access.LockDateWrite, stepUp, s.apiSetLockDate)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/accounts", access.AccountsRead, noStepUp, replay, s.apiListAccounts)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/accounts", access.AccountsWrite, noStepUp, replay, s.apiCreateAccount)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/accounts/{id}", access.AccountsRead, noStepUp, replay, s.apiGetAccount)
+	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/accounts/{id}", access.AccountsWrite, noStepUp, replay, s.apiUpdateAccount)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/tax-rates", access.AccountsRead, noStepUp, replay, s.apiListTaxRates)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/tax-rates", access.AccountsWrite, noStepUp, replay, s.apiCreateTaxRate)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/journals", access.JournalsRead, noStepUp, replay, s.apiListJournals)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/journals", access.JournalsWrite, noStepUp, replay, s.apiCreateJournal)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/journals/{id}", access.JournalsRead, noStepUp, replay, s.apiGetJournal)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/journals/{id}/reverse", access.JournalsWrite, noStepUp, replay, s.apiReverseJournal)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/lock-date", access.JournalsRead, noStepUp, replay, s.apiGetLockDate)
+	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/lock-date", access.LockDateWrite, stepUp, replay, s.apiSetLockDate)
 
 	// HTML pages.
 	s.pageOrg(mux, "GET /orgs/{org}/accounts", access.AccountsRead, noStepUp, s.accountsPage)

@@ -14,16 +14,18 @@ import (
 // factor; inviting does not (the invitee must still set up their own).
 func (s *Server) routesMembers(mux *http.ServeMux) {
 	// JSON API.
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/members", access.MembersRead, noStepUp, s.apiListMembers)
-	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/members/{user_id}", access.MembersManage, stepUp, s.apiUpdateMember)
-	s.apiOrg(mux, "DELETE /api/v1/orgs/{org}/members/{user_id}", access.MembersManage, stepUp, s.apiRemoveMember)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/invitations", access.MembersRead, noStepUp, s.apiListInvitations)
-	s.apiOrgNoReplay(mux, "POST /api/v1/orgs/{org}/invitations", access.MembersManage, noStepUp, s.apiCreateInvitation)
-	s.apiOrg(mux, "DELETE /api/v1/orgs/{org}/invitations/{id}", access.MembersManage, noStepUp, s.apiRevokeInvitation)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/access-review", access.MembersRead, noStepUp, s.apiAccessReview)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/settings", access.SettingsManage, noStepUp, s.apiGetSettings)
-	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/settings", access.SettingsManage, stepUp, s.apiPutSettings)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/export", access.ExportAll, stepUp, s.apiExport)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/members", access.MembersRead, noStepUp, replay, s.apiListMembers)
+	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/members/{user_id}", access.MembersManage, stepUp, replay, s.apiUpdateMember)
+	s.apiOrg(mux, "DELETE /api/v1/orgs/{org}/members/{user_id}", access.MembersManage, stepUp, replay, s.apiRemoveMember)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/invitations", access.MembersRead, noStepUp, replay, s.apiListInvitations)
+	// The answer holds the invitation link, a one-time secret that the
+	// Idempotency-Key replay store would keep in plain text.
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/invitations", access.MembersManage, noStepUp, noReplay, s.apiCreateInvitation)
+	s.apiOrg(mux, "DELETE /api/v1/orgs/{org}/invitations/{id}", access.MembersManage, noStepUp, replay, s.apiRevokeInvitation)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/access-review", access.MembersRead, noStepUp, replay, s.apiAccessReview)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/settings", access.SettingsManage, noStepUp, replay, s.apiGetSettings)
+	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/settings", access.SettingsManage, stepUp, replay, s.apiPutSettings)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/export", access.ExportAll, stepUp, replay, s.apiExport)
 	mux.HandleFunc("POST /api/v1/me/password", s.apiRequireSession(s.apiChangePassword))
 
 	// HTML pages.

@@ -20,11 +20,11 @@ import (
 // only read the books, so reading them needs reports.read and no step-up.
 // Each answers JSON (API) or HTML (pages), and CSV with ?format=csv.
 func (s *Server) routesReports(mux *http.ServeMux) {
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/trial-balance", access.ReportsRead, noStepUp, s.apiReport(reportTrialBalance))
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/profit-and-loss", access.ReportsRead, noStepUp, s.apiReport(reportProfitAndLoss))
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/balance-sheet", access.ReportsRead, noStepUp, s.apiReport(reportBalanceSheet))
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/aged-receivables", access.ReportsRead, noStepUp, s.apiReport(reportAgedReceivables))
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/aged-payables", access.ReportsRead, noStepUp, s.apiReport(reportAgedPayables))
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/trial-balance", access.ReportsRead, noStepUp, replay, s.apiReport(reportTrialBalance))
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/profit-and-loss", access.ReportsRead, noStepUp, replay, s.apiReport(reportProfitAndLoss))
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/balance-sheet", access.ReportsRead, noStepUp, replay, s.apiReport(reportBalanceSheet))
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/aged-receivables", access.ReportsRead, noStepUp, replay, s.apiReport(reportAgedReceivables))
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/reports/aged-payables", access.ReportsRead, noStepUp, replay, s.apiReport(reportAgedPayables))
 
 	s.pageOrg(mux, "GET /orgs/{org}/reports", access.ReportsRead, noStepUp, s.reportsPage)
 	s.pageOrg(mux, "GET /orgs/{org}/reports/trial-balance", access.ReportsRead, noStepUp, s.reportPage(reportTrialBalance))
@@ -112,9 +112,9 @@ func numCell(s string) reportCell  { return reportCell{Text: s, Num: true} }
 // buildReport runs the report def for the organisation with the query's
 // parameters (date, or from and to; empty ones take the defaults).
 func (s *Server) buildReport(ctx context.Context, o *orgReq, def reportDef, q url.Values) (*builtReport, error) {
-	exp, err := money.Exponent(o.Org.Currency)
+	exp, err := orgExp(o)
 	if err != nil {
-		return nil, fmt.Errorf("organisation %d currency: %w", o.Org.ID, err)
+		return nil, err
 	}
 	f := func(v int64) string { return money.Format(v, exp) }
 	cur := o.Org.Currency
@@ -162,7 +162,7 @@ func reportFormat(q url.Values, def string) (string, error) {
 	case "csv":
 		return f, nil
 	default:
-		return "", errs.Errorf(errs.EINVALID, "Format %q is not supported: use %s or csv.", truncateRunes(f, 20), def)
+		return "", errs.Errorf(errs.EINVALID, "Format %q is not supported: use %s or csv.", clip(f, 20), def)
 	}
 }
 
@@ -235,14 +235,6 @@ func writeReportCSV(w http.ResponseWriter, b *builtReport) error {
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 	return nil
-}
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }
 
 // The report's JSON forms: amounts are decimal strings in the

@@ -2,24 +2,17 @@ package web
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"coffer/internal/access"
-	"coffer/internal/auth"
-	"coffer/internal/keyring"
 	"coffer/internal/ledger"
-	"coffer/internal/session"
 	"coffer/internal/store/sqlite"
 )
 
@@ -59,45 +52,13 @@ type reportsEnv struct {
 func newReportsEnv(t *testing.T) *reportsEnv {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "coffer.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	keys, err := keyring.New(master)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := auth.DefaultConfig()
-	cfg.Argon2 = auth.TestArgon2Params()
-	svc, err := auth.NewService(st, keys, keyring.AAD, auth.NewHashPool(2, 8, 8), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
+	ts := newTestServer(t)
+	st, led := ts.store, ts.ledger
 	led.Now = func() time.Time { return time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC) }
-	srv, err := NewServer(Deps{Auth: svc, Orgs: st, Ledger: led, Idempotency: st, Log: log}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &reportsEnv{handler: srv.Handler(), store: st, led: led, tokens: map[access.Role]string{}, acct: map[string]int64{}}
+	e := &reportsEnv{handler: ts.server.Handler(), store: st, led: led, tokens: map[access.Role]string{}, acct: map[string]int64{}}
 	now := time.Now().UTC()
 	for i, role := range []access.Role{access.Owner, access.InvoiceOnly} {
-		u := &auth.User{Email: string(role) + "@example.com", Name: string(role), PasswordHash: "unused", CreatedAt: now}
-		if err := st.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		tok, hash, err := session.NewToken(session.SessionPrefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), MFAAt: now, IP: "192.0.2.1"}
-		if err := st.CreateSession(ctx, 0, ss); err != nil {
-			t.Fatal(err)
-		}
+		u, tok := ts.mustSignedInUser(t, string(role)+"@example.com", string(role), now)
 		e.tokens[role] = tok
 		if i == 0 {
 			e.owner = ledger.Actor{UserID: u.ID, Email: u.Email}
@@ -248,7 +209,7 @@ func TestReportRoutes(t *testing.T) {
 		if strings.Join(recs[0], ",") != "Section,Code,Account,Amount" {
 			t.Errorf("header = %q", recs[0])
 		}
-		if last := recs[len(recs)-1]; strings.Join(last, ",") != "Net profit,,Net loss,-500.00" {
+		if last := recs[len(recs)-1]; strings.Join(last, ",") != "Result,,Net loss,-500.00" {
 			t.Errorf("last row = %q", last)
 		}
 	})

@@ -17,12 +17,12 @@ import (
 // redirects where money goes.
 func (s *Server) routesSales(mux *http.ServeMux) {
 	// JSON API: contacts.
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts", access.ContactsRead, noStepUp, s.apiListContacts)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/contacts", access.ContactsWrite, noStepUp, s.apiCreateContact)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts/{id}", access.ContactsRead, noStepUp, s.apiGetContact)
-	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/contacts/{id}", access.ContactsWrite, noStepUp, s.apiUpdateContact)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts/{id}/bank-details", access.ContactsBank, stepUp, s.apiGetContactBank)
-	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/contacts/{id}/bank-details", access.ContactsBank, stepUp, s.apiPutContactBank)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts", access.ContactsRead, noStepUp, replay, s.apiListContacts)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/contacts", access.ContactsWrite, noStepUp, replay, s.apiCreateContact)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts/{id}", access.ContactsRead, noStepUp, replay, s.apiGetContact)
+	s.apiOrg(mux, "PATCH /api/v1/orgs/{org}/contacts/{id}", access.ContactsWrite, noStepUp, replay, s.apiUpdateContact)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/contacts/{id}/bank-details", access.ContactsBank, stepUp, replay, s.apiGetContactBank)
+	s.apiOrg(mux, "PUT /api/v1/orgs/{org}/contacts/{id}/bank-details", access.ContactsBank, stepUp, replay, s.apiPutContactBank)
 
 	// JSON API: documents.
 	for _, d := range []struct {
@@ -34,19 +34,19 @@ func (s *Server) routesSales(mux *http.ServeMux) {
 		{salesCredits, access.SalesRead, access.SalesWrite},
 	} {
 		base := "/api/v1/orgs/{org}/" + d.docs.path
-		s.apiOrg(mux, "GET "+base, d.read, noStepUp, s.apiListDocs(d.docs))
-		s.apiOrg(mux, "POST "+base, d.write, noStepUp, s.apiCreateDoc(d.docs))
-		s.apiOrg(mux, "GET "+base+"/{id}", d.read, noStepUp, s.apiGetDoc(d.docs))
-		s.apiOrg(mux, "PUT "+base+"/{id}", d.write, noStepUp, s.apiUpdateDoc(d.docs))
-		s.apiOrg(mux, "POST "+base+"/{id}/approve", d.write, noStepUp, s.apiApproveDoc(d.docs))
-		s.apiOrg(mux, "POST "+base+"/{id}/void", d.write, noStepUp, s.apiVoidDoc(d.docs))
+		s.apiOrg(mux, "GET "+base, d.read, noStepUp, replay, s.apiListDocs(d.docs))
+		s.apiOrg(mux, "POST "+base, d.write, noStepUp, replay, s.apiCreateDoc(d.docs))
+		s.apiOrg(mux, "GET "+base+"/{id}", d.read, noStepUp, replay, s.apiGetDoc(d.docs))
+		s.apiOrg(mux, "PUT "+base+"/{id}", d.write, noStepUp, replay, s.apiUpdateDoc(d.docs))
+		s.apiOrg(mux, "POST "+base+"/{id}/approve", d.write, noStepUp, replay, s.apiApproveDoc(d.docs))
+		s.apiOrg(mux, "POST "+base+"/{id}/void", d.write, noStepUp, replay, s.apiVoidDoc(d.docs))
 	}
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/credit-notes/{id}/allocate", access.PaymentsWrite, noStepUp, s.apiAllocateCredit)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/credit-notes/{id}/allocate", access.PaymentsWrite, noStepUp, replay, s.apiAllocateCredit)
 
 	// JSON API: payments.
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/payments", access.SalesRead, noStepUp, s.apiListPayments)
-	s.apiOrg(mux, "POST /api/v1/orgs/{org}/payments", access.PaymentsWrite, noStepUp, s.apiCreatePayment)
-	s.apiOrg(mux, "GET /api/v1/orgs/{org}/payments/{id}", access.SalesRead, noStepUp, s.apiGetPayment)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/payments", access.SalesRead, noStepUp, replay, s.apiListPayments)
+	s.apiOrg(mux, "POST /api/v1/orgs/{org}/payments", access.PaymentsWrite, noStepUp, replay, s.apiCreatePayment)
+	s.apiOrg(mux, "GET /api/v1/orgs/{org}/payments/{id}", access.SalesRead, noStepUp, replay, s.apiGetPayment)
 
 	// HTML pages: contacts.
 	s.pageOrg(mux, "GET /orgs/{org}/contacts", access.ContactsRead, noStepUp, s.contactsPage)

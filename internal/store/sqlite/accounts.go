@@ -11,18 +11,6 @@ import (
 	"coffer/internal/ledger"
 )
 
-// snapshotTx runs fn in a read-only transaction: a consistent view across
-// several queries (a page and its count, journals and their lines) that,
-// unlike s.tx, does not take the write lock.
-func (s *Store) snapshotTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
-}
-
 // checkTaxRate refuses a tax rate id that is not one of the organisation's
 // open rates; 0 means none and passes.
 func checkTaxRate(ctx context.Context, q querier, orgID, id int64) error {
@@ -78,9 +66,9 @@ func (s *Store) UpdateAccount(ctx context.Context, orgID, id int64, u ledger.Acc
 	var a *ledger.Account
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org_id = ? AND id = ?`, orgID, id))
+		a, err = findAccount(ctx, tx, orgID, id)
 		if err != nil {
-			return notFound("account", err)
+			return err
 		}
 		var posted bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_lines WHERE org_id = ? AND account_id = ?)`, orgID, id).Scan(&posted); err != nil {
@@ -152,7 +140,7 @@ func (s *Store) AccountBalances(ctx context.Context, orgID int64, asOf string) (
 const journalColumns = `j.id, j.org_id, j.date, j.narration, j.source_type, j.source_id, j.reverses_id, j.created_by, j.created_at,
 	COALESCE((SELECT r.id FROM journals r WHERE r.org_id = j.org_id AND r.reverses_id = j.id), 0)`
 
-func scanJournal(row interface{ Scan(...any) error }) (*ledger.Journal, error) {
+func scanJournal(row rowScanner) (*ledger.Journal, error) {
 	var j ledger.Journal
 	var created int64
 	var reverses sql.NullInt64
@@ -182,7 +170,7 @@ func (s *Store) FindJournals(ctx context.Context, orgID int64, f ledger.JournalF
 	cond := strings.Join(where, " AND ")
 	var out []*ledger.Journal
 	var total int
-	err := s.snapshotTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM journals j WHERE `+cond, args...).Scan(&total); err != nil {
 			return fmt.Errorf("count journals: %w", err)
 		}

@@ -25,7 +25,7 @@ JOIN accounts a ON a.id = b.account_id AND a.org_id = ?2
 JOIN orgs o ON o.id = b.org_id
 WHERE b.org_id = ?2`
 
-func scanBankAccount(row interface{ Scan(...any) error }) (*ledger.BankAccount, error) {
+func scanBankAccount(row rowScanner) (*ledger.BankAccount, error) {
 	var b ledger.BankAccount
 	var created int64
 	if err := row.Scan(&b.ID, &b.OrgID, &b.AccountID, &b.AccountCode, &b.Name, &b.Currency, &b.NumberLast4, &b.Archived, &created, &b.Balance, &b.Unreconciled); err != nil {
@@ -37,20 +37,7 @@ func scanBankAccount(row interface{ Scan(...any) error }) (*ledger.BankAccount, 
 
 // FindBankAccounts implements ledger.BankStore.
 func (s *Store) FindBankAccounts(ctx context.Context, orgID int64, asOf string) ([]*ledger.BankAccount, error) {
-	rows, err := s.db.QueryContext(ctx, bankAccountSQL+` ORDER BY a.code, b.id`, asOf, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("find bank accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []*ledger.BankAccount
-	for rows.Next() {
-		b, err := scanBankAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan bank account: %w", err)
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return findAll(ctx, s.db, "bank account", scanBankAccount, bankAccountSQL+` ORDER BY a.code, b.id`, asOf, orgID)
 }
 
 // FindBankAccountByID implements ledger.BankStore.
@@ -160,7 +147,7 @@ const bankTransactionColumns = `t.id, t.org_id, t.bank_account_id, t.date, t.amo
 
 const bankTransactionFrom = ` FROM bank_transactions t JOIN orgs o ON o.id = t.org_id`
 
-func scanBankTransaction(row interface{ Scan(...any) error }, extra ...any) (*ledger.BankTransaction, error) {
+func scanBankTransaction(row rowScanner, extra ...any) (*ledger.BankTransaction, error) {
 	var t ledger.BankTransaction
 	var created int64
 	dest := append([]any{&t.ID, &t.OrgID, &t.BankAccountID, &t.Date, &t.Amount, &t.Currency, &t.Description, &t.Reference, &t.FitID,

@@ -14,7 +14,7 @@ import (
 // they are present: lists and lookups have no use for ciphertext.
 const contactColumns = `id, org_id, name, email, is_customer, is_supplier, bank_details_enc IS NOT NULL, tax_number_enc IS NOT NULL, archived, created_at, updated_at`
 
-func scanContact(row interface{ Scan(...any) error }) (*ledger.Contact, error) {
+func scanContact(row rowScanner) (*ledger.Contact, error) {
 	var c ledger.Contact
 	var created, updated int64
 	if err := row.Scan(&c.ID, &c.OrgID, &c.Name, &c.Email, &c.IsCustomer, &c.IsSupplier, &c.HasBankDetails, &c.HasTaxNumber, &c.Archived, &created, &updated); err != nil {
@@ -45,24 +45,11 @@ func (s *Store) CreateContact(ctx context.Context, c *ledger.Contact) error {
 
 // FindContacts implements ledger.ContactStore.
 func (s *Store) FindContacts(ctx context.Context, orgID int64, f ledger.ContactFilter) ([]*ledger.Contact, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts
+	return findAll(ctx, s.db, "contact", scanContact, `SELECT `+contactColumns+` FROM contacts
 		WHERE org_id = ?1
 			AND (?2 = '' OR (?2 = 'customer' AND is_customer = 1) OR (?2 = 'supplier' AND is_supplier = 1))
 			AND (?3 OR archived = 0)
 		ORDER BY name COLLATE NOCASE, id LIMIT ?4 OFFSET ?5`, orgID, f.Role, f.IncludeArchived, f.Limit, f.Offset)
-	if err != nil {
-		return nil, fmt.Errorf("find contacts: %w", err)
-	}
-	defer rows.Close()
-	var out []*ledger.Contact
-	for rows.Next() {
-		c, err := scanContact(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan contact: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // FindContactByID implements ledger.ContactStore.

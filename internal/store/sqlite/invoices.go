@@ -20,7 +20,7 @@ const invoiceColumns = `i.id, i.org_id, i.kind, i.number, i.contact_id, c.name, 
 
 const invoiceFrom = ` FROM invoices i JOIN contacts c ON c.id = i.contact_id AND c.org_id = i.org_id JOIN orgs o ON o.id = i.org_id`
 
-func scanInvoice(row interface{ Scan(...any) error }) (*ledger.Invoice, error) {
+func scanInvoice(row rowScanner) (*ledger.Invoice, error) {
 	var inv ledger.Invoice
 	var created, updated int64
 	if err := row.Scan(&inv.ID, &inv.OrgID, &inv.Kind, &inv.Number, &inv.ContactID, &inv.ContactName, &inv.Currency, &inv.Date, &inv.DueDate, &inv.Reference, &inv.Status,
@@ -232,22 +232,9 @@ func (s *Store) FindInvoiceByID(ctx context.Context, orgID, id int64) (*ledger.I
 
 // FindInvoices implements ledger.SalesStore.
 func (s *Store) FindInvoices(ctx context.Context, orgID int64, f ledger.InvoiceFilter) ([]*ledger.Invoice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+invoiceColumns+invoiceFrom+`
+	return findAll(ctx, s.db, "invoice", scanInvoice, `SELECT `+invoiceColumns+invoiceFrom+`
 		WHERE i.org_id = ?1 AND (?2 = '' OR i.kind = ?2) AND (?3 = '' OR i.status = ?3) AND (?4 = 0 OR i.contact_id = ?4)
 		ORDER BY i.date DESC, i.id DESC LIMIT ?5 OFFSET ?6`, orgID, f.Kind, f.Status, f.ContactID, f.Limit, f.Offset)
-	if err != nil {
-		return nil, fmt.Errorf("find invoices: %w", err)
-	}
-	defer rows.Close()
-	var out []*ledger.Invoice
-	for rows.Next() {
-		inv, err := scanInvoice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan invoice: %w", err)
-		}
-		out = append(out, inv)
-	}
-	return out, rows.Err()
 }
 
 // ApproveInvoice implements ledger.SalesStore.
@@ -305,9 +292,9 @@ func (s *Store) VoidInvoice(ctx context.Context, orgID, id int64, kind string, b
 		if inv, err = findInvoiceOfKind(ctx, tx, orgID, id, kind); err != nil {
 			return err
 		}
-		var lock string
-		if err := tx.QueryRowContext(ctx, `SELECT lock_date FROM orgs WHERE id = ?`, orgID).Scan(&lock); err != nil {
-			return notFound("organisation", err)
+		lock, err := findLockDate(ctx, tx, orgID)
+		if err != nil {
+			return err
 		}
 		if err := inv.CheckVoid(lock); err != nil {
 			return err
@@ -446,7 +433,7 @@ const paymentFrom = ` FROM payments p
 	JOIN contacts c ON c.id = i.contact_id AND c.org_id = p.org_id
 	LEFT JOIN bank_accounts b ON b.id = p.bank_account_id AND b.org_id = p.org_id`
 
-func scanPayment(row interface{ Scan(...any) error }) (*ledger.Payment, error) {
+func scanPayment(row rowScanner) (*ledger.Payment, error) {
 	var p ledger.Payment
 	var created int64
 	if err := row.Scan(&p.ID, &p.OrgID, &p.InvoiceID, &p.BankAccountID, &p.Date, &p.Amount, &p.Reference, &p.JournalID, &p.BankTransactionID, &p.CreatedBy, &created,
@@ -459,22 +446,9 @@ func scanPayment(row interface{ Scan(...any) error }) (*ledger.Payment, error) {
 
 // FindPayments implements ledger.SalesStore.
 func (s *Store) FindPayments(ctx context.Context, orgID int64, f ledger.PaymentFilter) ([]*ledger.Payment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+paymentColumns+paymentFrom+`
+	return findAll(ctx, s.db, "payment", scanPayment, `SELECT `+paymentColumns+paymentFrom+`
 		WHERE p.org_id = ?1 AND (?2 = 0 OR p.invoice_id = ?2) AND (?3 = '' OR i.kind = ?3)
 		ORDER BY p.date DESC, p.id DESC LIMIT ?4 OFFSET ?5`, orgID, f.InvoiceID, f.Kind, f.Limit, f.Offset)
-	if err != nil {
-		return nil, fmt.Errorf("find payments: %w", err)
-	}
-	defer rows.Close()
-	var out []*ledger.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan payment: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // FindPaymentByID implements ledger.SalesStore.
@@ -525,9 +499,9 @@ func (s *Store) AllocateCredit(ctx context.Context, al *ledger.CreditAllocation)
 		if err != nil {
 			return err
 		}
-		var lock string
-		if err := tx.QueryRowContext(ctx, `SELECT lock_date FROM orgs WHERE id = ?`, al.OrgID).Scan(&lock); err != nil {
-			return notFound("organisation", err)
+		lock, err := findLockDate(ctx, tx, al.OrgID)
+		if err != nil {
+			return err
 		}
 		if err := ledger.CheckAllocation(cn, inv, al.Amount, al.Date, lock); err != nil {
 			return err

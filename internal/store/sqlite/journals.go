@@ -13,7 +13,7 @@ import (
 
 const accountColumns = `id, org_id, code, name, type, system, COALESCE(tax_rate_id, 0), description, archived`
 
-func scanAccount(row interface{ Scan(...any) error }) (*ledger.Account, error) {
+func scanAccount(row rowScanner) (*ledger.Account, error) {
 	var a ledger.Account
 	var typ string
 	if err := row.Scan(&a.ID, &a.OrgID, &a.Code, &a.Name, &typ, &a.System, &a.TaxRateID, &a.Description, &a.Archived); err != nil {
@@ -25,25 +25,16 @@ func scanAccount(row interface{ Scan(...any) error }) (*ledger.Account, error) {
 
 // FindAccounts implements ledger.AccountStore.
 func (s *Store) FindAccounts(ctx context.Context, orgID int64) ([]*ledger.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org_id = ? ORDER BY code`, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("find accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []*ledger.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan account: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return findAll(ctx, s.db, "account", scanAccount, `SELECT `+accountColumns+` FROM accounts WHERE org_id = ? ORDER BY code`, orgID)
 }
 
 // FindAccountByID implements ledger.AccountStore.
 func (s *Store) FindAccountByID(ctx context.Context, orgID, id int64) (*ledger.Account, error) {
-	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org_id = ? AND id = ?`, orgID, id))
+	return findAccount(ctx, s.db, orgID, id)
+}
+
+func findAccount(ctx context.Context, q querier, orgID, id int64) (*ledger.Account, error) {
+	a, err := scanAccount(q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org_id = ? AND id = ?`, orgID, id))
 	if err != nil {
 		return nil, notFound("account", err)
 	}
@@ -104,9 +95,9 @@ func postJournal(ctx context.Context, tx *sql.Tx, j *ledger.Journal) error {
 	if err := j.Validate(); err != nil {
 		return err
 	}
-	var lock string
-	if err := tx.QueryRowContext(ctx, `SELECT lock_date FROM orgs WHERE id = ?`, j.OrgID).Scan(&lock); err != nil {
-		return notFound("organisation", err)
+	lock, err := findLockDate(ctx, tx, j.OrgID)
+	if err != nil {
+		return err
 	}
 	if err := ledger.CheckLockDate(j.Date, lock); err != nil {
 		return err
@@ -214,8 +205,12 @@ func (s *Store) ReverseJournal(ctx context.Context, rev *ledger.Journal) error {
 
 // LockDate implements ledger.JournalStore.
 func (s *Store) LockDate(ctx context.Context, orgID int64) (string, error) {
+	return findLockDate(ctx, s.db, orgID)
+}
+
+func findLockDate(ctx context.Context, q querier, orgID int64) (string, error) {
 	var d string
-	if err := s.db.QueryRowContext(ctx, `SELECT lock_date FROM orgs WHERE id = ?`, orgID).Scan(&d); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT lock_date FROM orgs WHERE id = ?`, orgID).Scan(&d); err != nil {
 		return "", notFound("organisation", err)
 	}
 	return d, nil

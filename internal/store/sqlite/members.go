@@ -23,7 +23,7 @@ const memberSelect = `SELECT u.id, u.email, u.name, m.role, m.created_at, u.last
 // roleRank orders members owners first.
 const roleRank = `CASE m.role WHEN 'owner' THEN 0 WHEN 'adviser' THEN 1 WHEN 'standard' THEN 2 WHEN 'invoice_only' THEN 3 ELSE 4 END`
 
-func scanMember(row interface{ Scan(...any) error }) (*access.Member, error) {
+func scanMember(row rowScanner) (*access.Member, error) {
 	var m access.Member
 	var role string
 	var joined, last int64
@@ -41,20 +41,7 @@ func scanMember(row interface{ Scan(...any) error }) (*access.Member, error) {
 
 // FindMembers implements access.Store.
 func (s *Store) FindMembers(ctx context.Context, orgID int64) ([]*access.Member, error) {
-	rows, err := s.db.QueryContext(ctx, memberSelect+`WHERE m.org_id = ? ORDER BY `+roleRank+`, u.email`, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("find members: %w", err)
-	}
-	defer rows.Close()
-	out := []*access.Member{}
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan member: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return findAll(ctx, s.db, "member", scanMember, memberSelect+`WHERE m.org_id = ? ORDER BY `+roleRank+`, u.email`, orgID)
 }
 
 // guardMember runs inside a membership change's transaction: it reads the
@@ -128,7 +115,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, actorID, userID int64, 
 
 const invitationColumns = `id, org_id, email, role, token_hash, invited_by, created_at, expires_at, accepted_at, revoked_at`
 
-func scanInvitation(row interface{ Scan(...any) error }) (*access.Invitation, error) {
+func scanInvitation(row rowScanner) (*access.Invitation, error) {
 	var inv access.Invitation
 	var role string
 	var created, expires, accepted, revoked int64
@@ -178,21 +165,8 @@ func (s *Store) CreateInvitation(ctx context.Context, inv *access.Invitation, ma
 
 // FindInvitations implements access.Store.
 func (s *Store) FindInvitations(ctx context.Context, orgID int64, now time.Time) ([]*access.Invitation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+invitationColumns+` FROM invitations
+	return findAll(ctx, s.db, "invitation", scanInvitation, `SELECT `+invitationColumns+` FROM invitations
 		WHERE org_id = ? AND accepted_at = 0 AND revoked_at = 0 AND expires_at > ? ORDER BY id DESC`, orgID, unix(now))
-	if err != nil {
-		return nil, fmt.Errorf("find invitations: %w", err)
-	}
-	defer rows.Close()
-	out := []*access.Invitation{}
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan invitation: %w", err)
-		}
-		out = append(out, inv)
-	}
-	return out, rows.Err()
 }
 
 // FindInvitationByTokenHash implements access.Store. The token is the

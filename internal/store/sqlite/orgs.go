@@ -16,7 +16,7 @@ var _ access.Store = (*Store)(nil)
 
 const orgColumns = `id, name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant`
 
-func scanOrg(row interface{ Scan(...any) error }, extra ...any) (*access.Org, error) {
+func scanOrg(row rowScanner, extra ...any) (*access.Org, error) {
 	var o access.Org
 	var created, idle, abs int64
 	dest := append([]any{&o.ID, &o.Name, &o.Currency, &o.LockDate, &created, &idle, &abs, &o.Settings.PasswordExpiryDays, &o.Settings.ForbidSMS, &o.Settings.RequirePhishingResistant}, extra...)

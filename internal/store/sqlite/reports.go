@@ -9,18 +9,6 @@ import (
 	"coffer/internal/ledger"
 )
 
-// readTx runs fn in a read-only transaction: one consistent snapshot of the
-// books (WAL), without taking the write lock that s.tx takes up front, so a
-// long report does not hold up postings.
-func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	return fn(tx)
-}
-
 // accountActivitySQL sums each account's lines dated before ?1 and from ?1
 // through ?3, for organisation ?2. The lines are aggregated per account
 // first and the (small) accounts table joined after; SUM over INTEGER

@@ -138,6 +138,42 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// readTx runs fn in a read-only transaction: one consistent snapshot (WAL)
+// across several queries, such as a page and its count, journals and their
+// lines, or a report's parts, without taking the write lock that s.tx
+// takes up front, so a long read does not hold up postings.
+func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// rowScanner is what *sql.Row and *sql.Rows share, so one scan function
+// reads a row either way.
+type rowScanner = interface{ Scan(...any) error }
+
+// findAll runs a query and scans every row with scan. what names one row
+// in errors: "find invoices", "scan invoice". No rows is a nil slice.
+func findAll[T any](ctx context.Context, q querier, what string, scan func(rowScanner) (*T, error), query string, args ...any) ([]*T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find %ss: %w", what, err)
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func unix(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -207,7 +243,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 
 const userColumns = `id, email, name, password_hash, is_admin, created_at, last_login_at, last_login_ip, password_changed_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*auth.User, error) {
+func scanUser(row rowScanner) (*auth.User, error) {
 	var u auth.User
 	var created, last, changed int64
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &created, &last, &u.LastLoginIP, &changed); err != nil {
