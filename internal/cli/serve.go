@@ -31,7 +31,17 @@ const serveHelp = `Usage: coffer serve [flags]
 Serves Coffer over HTTPS only. On first run it creates the data directory
 (mode 0700) with the SQLite database, a 256-bit master key (master.key, 0600)
 and, unless --tls-cert/--tls-key are given, a self-signed certificate for
-localhost. A plain-HTTP request to the port is refused.
+localhost. A plain-HTTP request to the port is refused. Only TLS 1.2 (with
+forward-secret AEAD suites) and TLS 1.3 are offered.
+
+With --tls-cert/--tls-key, SIGHUP reloads the pair from the files: new
+connections get the new certificate, established ones carry on, and a pair
+that does not parse, does not match or is not valid now is refused (logged;
+the old one stays). The self-signed certificate is only renewed at start.
+
+--http-redirect-addr HOST:PORT (off by default) also listens for plain HTTP
+there and answers every request with a 308 redirect to the same path over
+HTTPS, and nothing else.
 
 Environment: COFFER_DATA and COFFER_ADDR set the defaults of --data and --addr.
 `
@@ -42,6 +52,7 @@ type ServeConfig struct {
 	Addr            string
 	TLSCert         string
 	TLSKey          string
+	RedirectAddr    string
 	LogLevel        string
 	LogFormat       string
 	HashWorkers     int
@@ -74,6 +85,11 @@ func (c ServeConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		problems = append(problems, fmt.Errorf("--addr %q: want HOST:PORT", c.Addr))
 	}
+	if c.RedirectAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RedirectAddr); err != nil {
+			problems = append(problems, fmt.Errorf("--http-redirect-addr %q: want HOST:PORT", c.RedirectAddr))
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		problems = append(problems, errors.New("--tls-cert and --tls-key go together"))
 	}
@@ -93,6 +109,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTPS listen address HOST:PORT")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file (default: self-signed, generated in the data directory)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.StringVar(&cfg.RedirectAddr, "http-redirect-addr", "", "also listen for plain HTTP on HOST:PORT and redirect every request to HTTPS (default: off)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.IntVar(&cfg.HashWorkers, "hash-workers", cfg.HashWorkers, "concurrent password hashes (0: one per CPU core)")
@@ -146,10 +163,11 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 			log.Info("generated self-signed TLS certificate", "path", certFile)
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certs, err := newCertReloader(certFile, keyFile, time.Now, log)
 	if err != nil {
-		return fmt.Errorf("load TLS certificate: %w", err)
+		return err
 	}
+	certs.logServing("serving TLS certificate")
 	members := access.NewService(a.store, a.auth, a.keys, keyring.OrgAAD, log)
 	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Members: members, Log: log}, web.Options{SecurityContact: cfg.SecurityContact})
 	if err != nil {
@@ -161,7 +179,7 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		TLSConfig:         tlsConfig(cert),
+		TLSConfig:         tlsConfig(certs.GetCertificate),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -169,27 +187,49 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	defer ln.Close()
 	addr := ln.Addr().(*net.TCPAddr)
-	host, _, _ := net.SplitHostPort(cfg.Addr)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
+	host := publicHost(cfg.Addr)
 	url := fmt.Sprintf("https://%s", net.JoinHostPort(host, strconv.Itoa(addr.Port)))
 	fmt.Fprintf(env.Stdout, "Coffer is serving at %s\n", url)
+	var redirect *http.Server
+	var redirectLn net.Listener
+	if cfg.RedirectAddr != "" {
+		redirectLn, err = net.Listen("tcp", cfg.RedirectAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (--http-redirect-addr): %w", cfg.RedirectAddr, err)
+		}
+		defer redirectLn.Close()
+		redirect = redirectServer(redirectHandler(host, addr.Port), log)
+		defer redirect.Close() // on an early return; after Shutdown, a no-op
+		fmt.Fprintf(env.Stdout, "Plain HTTP on http://%s redirects to HTTPS\n", redirectLn.Addr())
+	}
 	if n, err := a.store.CountUsers(ctx); err == nil && n == 0 {
 		fmt.Fprintf(env.Stdout, "No users yet. Create the first administrator (it will be asked to set up an authenticator app at first sign-in):\n"+
 			"  printf '%%s\\n' 'a long passphrase' | go run ./cmd/coffer admin user add --data %s --email you@example.com --name \"Your Name\" --password-stdin --org \"Your Business Ltd\" --role owner\n", cfg.DataDir)
 	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if cfg.TLSCert != "" {
+		// Subscribed before OnListen: whoever knows the server runs may
+		// send SIGHUP.
+		reloadOnSIGHUP(runCtx, certs)
+	}
 	if env.OnListen != nil {
 		env.OnListen(ln.Addr().String())
 	}
+	go sweep(runCtx, a, log)
 
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	defer stopSweep()
-	go sweep(sweepCtx, a, log)
-
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	if redirect != nil {
+		go func() {
+			if err := redirect.Serve(redirectLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http redirect: %w", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -198,7 +238,11 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err = hs.Shutdown(shutCtx)
+	var redirectErr error
+	if redirect != nil {
+		redirectErr = redirect.Shutdown(shutCtx)
+	}
+	err = errors.Join(hs.Shutdown(shutCtx), redirectErr)
 	a.auth.FlushRefusals(shutCtx)
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -219,24 +263,6 @@ func sweep(ctx context.Context, a *app, log *slog.Logger) {
 				log.Error("sweep expired sessions", "err", err)
 			}
 		}
-	}
-}
-
-// tlsConfig allows TLS 1.2 and 1.3 only, and for 1.2 only forward-secret
-// AEAD suites (1.3's suites are all of that kind and not configurable).
-func tlsConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-		NextProtos: []string{"h2", "http/1.1"},
 	}
 }
 
