@@ -591,7 +591,7 @@ func (s *Service) Export(ctx context.Context, a ledger.Actor, org *Org, format s
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	enc := &exportEncoder{orgID: org.ID, exp: exp, keys: s.keys, aad: s.aad}
+	enc := &exportEncoder{ctx: ctx, orgID: org.ID, exp: exp, keys: s.keys, aad: s.aad}
 	var sink interface {
 		ExportSink
 		Close() error
@@ -625,6 +625,8 @@ func (s *Service) Export(ctx context.Context, a ledger.Actor, org *Org, format s
 
 // exportEncoder turns the store's values into text and keeps the counts.
 type exportEncoder struct {
+	// ctx is the export's: the encoder lives only for one Export call.
+	ctx    context.Context
 	orgID  int64
 	exp    int
 	keys   ledger.Sealer
@@ -655,7 +657,7 @@ func (e *exportEncoder) value(i int, values []any) (string, bool, error) {
 		if e.keys == nil || e.aad == nil {
 			return "", false, fmt.Errorf("open %s.%s of row %d: no keyring configured", col.SealTable, col.SealColumn, id)
 		}
-		pt, err := e.keys.Open(ct, e.aad(e.orgID, col.SealTable, col.SealColumn, id))
+		pt, err := e.keys.Open(e.ctx, e.orgID, ct, e.aad(e.orgID, col.SealTable, col.SealColumn, id))
 		if err != nil {
 			return "", false, fmt.Errorf("open %s.%s of row %d: %w", col.SealTable, col.SealColumn, id, err)
 		}

@@ -56,7 +56,7 @@ type fixture struct {
 	tb    testing.TB
 	ctx   context.Context
 	store *sqlite.Store
-	keys  *keyring.Keyring
+	keys  *keyring.Envelope
 	auth  *auth.Service
 	svc   *access.Service
 	clock *clock
@@ -74,7 +74,7 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Cleanup(func() { st.Close() })
 	master := make([]byte, keyring.MasterKeySize)
 	rand.Read(master)
-	keys, err := keyring.New(master)
+	keys, err := keyring.OpenLocal(ctx, master, st)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -960,12 +960,12 @@ func (f *fixture) sealContact(org *access.Org, name, bank, tax string) int64 {
 	id, _ := res.LastInsertId()
 	var bankEnc, taxEnc []byte
 	if bank != "" {
-		if bankEnc, err = f.keys.Seal([]byte(bank), keyring.OrgAAD(org.ID, "contacts", "bank_details", id)); err != nil {
+		if bankEnc, err = f.keys.Seal(f.ctx, org.ID, []byte(bank), keyring.OrgAAD(org.ID, "contacts", "bank_details", id)); err != nil {
 			f.tb.Fatal(err)
 		}
 	}
 	if tax != "" {
-		if taxEnc, err = f.keys.Seal([]byte(tax), keyring.OrgAAD(org.ID, "contacts", "tax_number", id)); err != nil {
+		if taxEnc, err = f.keys.Seal(f.ctx, org.ID, []byte(tax), keyring.OrgAAD(org.ID, "contacts", "tax_number", id)); err != nil {
 			f.tb.Fatal(err)
 		}
 	}

@@ -23,12 +23,19 @@ import (
 )
 
 // Sealer is what auth needs from the keyring: authenticated encryption bound
-// to a record's identity, and purpose-bound MACs.
+// to a record's identity, and purpose-bound MACs. User-level secrets belong
+// to no organisation: auth seals them with orgID 0, the platform data key.
 type Sealer interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(ciphertext, aad []byte) ([]byte, error)
+	Seal(ctx context.Context, orgID int64, plaintext, aad []byte) ([]byte, error)
+	Open(ctx context.Context, orgID int64, ciphertext, aad []byte) ([]byte, error)
+	// PrepareKey makes sure the data key exists before a store transaction
+	// inside which Seal runs.
+	PrepareKey(ctx context.Context, orgID int64) error
 	MAC(purpose string, data []byte) []byte
 }
+
+// platformOrg is the keyring's organisation id for user-level secrets.
+const platformOrg = 0
 
 // AADFunc builds the associated data that binds a sealed value to its row.
 type AADFunc func(table, column string, id int64) []byte
@@ -539,8 +546,8 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *User, method, code s
 	return err
 }
 
-func (s *Service) openSecret(f *TOTPFactor) ([]byte, error) {
-	secret, err := s.keys.Open(f.SecretEnc, s.aad("totp_factors", "secret_enc", f.ID))
+func (s *Service) openSecret(ctx context.Context, f *TOTPFactor) ([]byte, error) {
+	secret, err := s.keys.Open(ctx, platformOrg, f.SecretEnc, s.aad("totp_factors", "secret_enc", f.ID))
 	if err != nil {
 		return nil, fmt.Errorf("open totp secret of factor %d: %w", f.ID, err)
 	}
@@ -554,7 +561,7 @@ func (s *Service) checkTOTP(ctx context.Context, u *User, code string, c Client,
 	}
 	var lastErr error = mfa.ErrCodeInvalid
 	for _, f := range factors {
-		secret, err := s.openSecret(f)
+		secret, err := s.openSecret(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -694,7 +701,7 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, a Actor, reuse bool, 
 	if reuse {
 		f, err := s.store.FindUnconfirmedTOTP(ctx, a.User.ID)
 		if err == nil && now.Sub(f.CreatedAt) < s.cfg.PendingTTL {
-			if secret, err = s.openSecret(f); err != nil {
+			if secret, err = s.openSecret(ctx, f); err != nil {
 				return nil, err
 			}
 		} else if err != nil && errs.Code(err) != errs.ENOTFOUND {
@@ -707,7 +714,12 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, a Actor, reuse bool, 
 			return nil, err
 		}
 		f := &TOTPFactor{UserID: a.User.ID, CreatedAt: now}
-		seal := func(id int64) ([]byte, error) { return s.keys.Seal(secret, s.aad("totp_factors", "secret_enc", id)) }
+		seal := func(id int64) ([]byte, error) {
+			return s.keys.Seal(ctx, platformOrg, secret, s.aad("totp_factors", "secret_enc", id))
+		}
+		if err := s.keys.PrepareKey(ctx, platformOrg); err != nil {
+			return nil, err
+		}
 		if err := s.store.SaveUnconfirmedTOTP(ctx, f, seal); err != nil {
 			return nil, err
 		}
@@ -751,7 +763,7 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 	if err != nil {
 		return nil, err
 	}
-	secret, err := s.openSecret(f)
+	secret, err := s.openSecret(ctx, f)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Cleanup(func() { st.Close() })
 	master := make([]byte, keyring.MasterKeySize)
 	rand.Read(master)
-	keys, err := keyring.New(master)
+	keys, err := keyring.OpenLocal(ctx, master, st)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 const adminHelp = `Usage:
   coffer admin user add --data DIR --email EMAIL --name NAME --password-stdin [--org NAME --role ROLE [--currency CODE]]
   coffer admin user unlock --data DIR --email EMAIL
+  coffer admin org delete --data DIR --id ID --confirm NAME
 
 Works while the server runs. The first user created is an administrator.
 With --org, the user joins that organisation with --role (owner, adviser,
@@ -29,9 +30,19 @@ created, with a default chart of accounts in --currency (default GBP), when it
 does not exist yet.
 The password is read from the first line of standard input so that it never
 appears in the process list or shell history.
+
+org delete deletes organisation ID and all its records, and destroys its data
+keys (crypto-shredding; see docs/encryption.md). --confirm must repeat the
+organisation's exact name. It cannot be undone.
+
+The master key provider is $COFFER_MASTER_KEY_PROVIDER (file, env or vault;
+default file), as for coffer serve --master-key.
 `
 
 func runAdmin(ctx context.Context, args []string, env Env) error {
+	if len(args) >= 2 && args[0] == "org" && args[1] == "delete" {
+		return runOrgDelete(ctx, args[2:], env)
+	}
 	if len(args) < 2 || args[0] != "user" {
 		fmt.Fprint(env.Stderr, adminHelp)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -89,7 +100,7 @@ func runUserAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := openApp(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)))
+	a, _, err := openAppKeys(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
 	if err != nil {
 		return err
 	}
@@ -165,7 +176,7 @@ func runUserUnlock(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, _, err := openApp(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)))
+	a, _, err := openAppKeys(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
 	if err != nil {
 		return err
 	}

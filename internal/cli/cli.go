@@ -41,6 +41,9 @@ Usage:
   coffer serve [flags]                 run the HTTPS server
   coffer admin user add [flags]        create a user (password on standard input)
   coffer admin user unlock [flags]     lift a sign-in lockout
+  coffer admin org delete [flags]      delete an organisation and destroy its data keys
+  coffer keys status|rotate|rotate-master [flags]
+                                       data keys, rotation, master key rotation
   coffer help [command]                show help
 
 Run "coffer <command> -h" for a command's flags.
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return runServe(ctx, args[1:], env)
 	case "admin":
 		return runAdmin(ctx, args[1:], env)
+	case "keys":
+		return runKeys(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-h"}, env)
@@ -103,7 +108,7 @@ func dataDirDefault(env Env) string {
 type app struct {
 	dir    string
 	store  *sqlite.Store
-	keys   *keyring.Keyring
+	keys   *keyring.Envelope
 	auth   *auth.Service
 	ledger *ledger.Service
 	log    *slog.Logger
@@ -111,9 +116,10 @@ type app struct {
 
 func (a *app) Close() error { return a.store.Close() }
 
-// openApp prepares the data directory (0700), the master key (0600) and
-// the database, and wires the auth service.
-func openApp(ctx context.Context, dir string, cfg auth.Config, workers int, log *slog.Logger) (*app, bool, error) {
+// openAppKeys prepares the data directory (0700), the database and the
+// master key from the provider mk (the file: 0600), opens the keyring and
+// wires the services.
+func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, log *slog.Logger, mk masterKeyConfig) (*app, bool, error) {
 	if dir == "" {
 		return nil, false, errors.New("no data directory given (--data)")
 	}
@@ -125,17 +131,29 @@ func openApp(ctx context.Context, dir string, cfg auth.Config, workers int, log 
 	} else if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
 		return nil, false, fmt.Errorf("data directory %s is accessible to other users (mode %v); run: chmod 700 %s", dir, st.Mode().Perm(), dir)
 	}
-	master, created, err := keyring.LoadOrCreateMasterKey(filepath.Join(dir, keyring.KeyFileName))
-	if err != nil {
-		return nil, false, fmt.Errorf("master key: %w", err)
-	}
-	keys, err := keyring.New(master)
-	if err != nil {
-		return nil, false, err
+	if mk.Getenv == nil {
+		mk.Getenv = func(string) string { return "" }
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
 	if err != nil {
 		return nil, false, err
+	}
+	kek, bootstrap, created, err := loadKEK(ctx, dir, st, mk)
+	if err != nil {
+		st.Close()
+		return nil, false, err
+	}
+	keys, err := keyring.OpenEnvelope(ctx, kek, st, bootstrap)
+	clear(bootstrap)
+	if err != nil {
+		st.Close()
+		return nil, false, err
+	}
+	if mk.Provider == providerFile {
+		if err := dropOldKeyFile(ctx, dir, st, kek, log); err != nil {
+			st.Close()
+			return nil, false, err
+		}
 	}
 	if workers < 1 {
 		workers = runtime.NumCPU()

@@ -239,15 +239,15 @@ func openService(tb testing.TB, dir string) *auth.Service {
 	if err != nil || created {
 		tb.Fatalf("master key: created %v, %v", created, err)
 	}
-	keys, err := keyring.New(master)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	keys, err := keyring.OpenLocal(ctx, master, st)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cfg := auth.DefaultConfig()
 	cfg.Argon2 = auth.TestArgon2Params()
 	svc, err := auth.NewService(st, keys, keyring.AAD, auth.NewHashPool(1, 4, 4), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -58,6 +58,7 @@ type ServeConfig struct {
 	HashWorkers     int
 	SecurityContact string
 	Auth            auth.Config
+	MasterKey       masterKeyConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
@@ -69,6 +70,7 @@ func DefaultServeConfig(env Env) ServeConfig {
 		LogFormat:   "text",
 		HashWorkers: 0,
 		Auth:        auth.DefaultConfig(),
+		MasterKey:   defaultMasterKeyConfig(env),
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v
@@ -96,6 +98,9 @@ func (c ServeConfig) Validate() error {
 	if c.HashWorkers < 0 || c.HashWorkers > 256 {
 		problems = append(problems, fmt.Errorf("--hash-workers %d must be between 0 (one per core) and 256", c.HashWorkers))
 	}
+	if err := c.MasterKey.validate(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Auth.Validate(); err != nil {
 		problems = append(problems, err)
 	}
@@ -114,6 +119,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.IntVar(&cfg.HashWorkers, "hash-workers", cfg.HashWorkers, "concurrent password hashes (0: one per CPU core)")
 	fs.StringVar(&cfg.SecurityContact, "security-contact", "mailto:security@localhost", "Contact line of /.well-known/security.txt")
+	cfg.MasterKey.addFlags(fs)
 	a := &cfg.Auth
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
 	fs.Func("argon2-memory-kib", "argon2id memory in KiB (default 19456)", uintFlag(&a.Argon2.MemoryKiB))
@@ -144,11 +150,12 @@ func uintFlag(dst *uint32) func(string) error {
 }
 
 func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) error {
-	a, createdKey, err := openApp(ctx, cfg.DataDir, cfg.Auth, cfg.HashWorkers, log)
+	a, createdKey, err := openAppKeys(ctx, cfg.DataDir, cfg.Auth, cfg.HashWorkers, log, cfg.MasterKey)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	defer resumeRotations(ctx, a, log)()
 	if createdKey {
 		log.Info("generated master key", "path", filepath.Join(cfg.DataDir, "master.key"))
 	}

@@ -211,7 +211,10 @@ func (s *Service) CreateBankAccount(ctx context.Context, a Actor, orgID int64, i
 	if number != "" {
 		ba.NumberLast4 = number[len(number)-4:]
 		seal = func(id int64) ([]byte, error) {
-			return s.keys.Seal([]byte(number), s.aad(orgID, "bank_accounts", "account_number", id))
+			return s.keys.Seal(ctx, orgID, []byte(number), s.aad(orgID, "bank_accounts", "account_number", id))
+		}
+		if err := s.keys.PrepareKey(ctx, orgID); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.store.CreateBankAccount(ctx, ba, seal); err != nil {

@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -110,13 +109,8 @@ func (b *bankBooks) bankState(tb testing.TB) string {
 func TestCreateBankAccount(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		b := newBankBooks(t)
-		// A service with a key this test holds, to open the sealed number.
-		master := make([]byte, 32)
-		rand.Read(master)
-		keys, err := keyring.New(master)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// A service with the keys this test holds, to open the sealed number.
+		keys := b.keys
 		svc := ledger.NewService(b.store, keys, keyring.OrgAAD, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		svc.Now = func() time.Time { return testNow }
 		ba, err := svc.CreateBankAccount(t.Context(), b.actor, b.org.ID, ledger.BankAccountInput{Name: "Savings", Code: "1010", AccountNumber: "GB29 NWBK 6016 1331 9268 19"})
@@ -140,12 +134,12 @@ func TestCreateBankAccount(t *testing.T) {
 		if bytes.Contains(enc, []byte("13319268")) {
 			t.Fatal("the account number is stored in the clear")
 		}
-		plain, err := keys.Open(enc, keyring.OrgAAD(b.org.ID, "bank_accounts", "account_number", ba.ID))
+		plain, err := keys.Open(t.Context(), b.org.ID, enc, keyring.OrgAAD(b.org.ID, "bank_accounts", "account_number", ba.ID))
 		if err != nil || string(plain) != "GB29NWBK60161331926819" {
 			t.Fatalf("open sealed number: %q, %v", plain, err)
 		}
 		// Bound to its row: under another row's identity it does not open.
-		if _, err := keys.Open(enc, keyring.OrgAAD(b.org.ID, "bank_accounts", "account_number", b.bank.ID)); err == nil {
+		if _, err := keys.Open(t.Context(), b.org.ID, enc, keyring.OrgAAD(b.org.ID, "bank_accounts", "account_number", b.bank.ID)); err == nil {
 			t.Error("the sealed number opens as another row's")
 		}
 		events, err := b.store.FindAuditEvents(t.Context(), 0, 50)

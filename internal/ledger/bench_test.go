@@ -174,7 +174,7 @@ func (m *millionBooks) build(ctx context.Context) error {
 	}
 	master := make([]byte, 32)
 	rand.Read(master)
-	keys, err := keyring.New(master)
+	keys, err := keyring.OpenLocal(ctx, master, m.store)
 	if err != nil {
 		return err
 	}

@@ -235,14 +235,14 @@ func (s *Service) openContactSecrets(ctx context.Context, orgID, id int64) (*Con
 	}
 	var cs ContactSecrets
 	if bank != nil {
-		p, err := s.keys.Open(bank, s.aad(orgID, contactsTable, columnBankDetails, id))
+		p, err := s.keys.Open(ctx, orgID, bank, s.aad(orgID, contactsTable, columnBankDetails, id))
 		if err != nil {
 			return nil, fmt.Errorf("open bank details of contact %d: %w", id, err)
 		}
 		cs.BankDetails = string(p)
 	}
 	if tax != nil {
-		p, err := s.keys.Open(tax, s.aad(orgID, contactsTable, columnTaxNumber, id))
+		p, err := s.keys.Open(ctx, orgID, tax, s.aad(orgID, contactsTable, columnTaxNumber, id))
 		if err != nil {
 			return nil, fmt.Errorf("open tax number of contact %d: %w", id, err)
 		}
@@ -263,12 +263,12 @@ func (s *Service) SetContactBankDetails(ctx context.Context, a Actor, orgID, id 
 	var bank, tax []byte
 	var err error
 	if in.BankDetails != "" {
-		if bank, err = s.keys.Seal([]byte(in.BankDetails), s.aad(orgID, contactsTable, columnBankDetails, id)); err != nil {
+		if bank, err = s.keys.Seal(ctx, orgID, []byte(in.BankDetails), s.aad(orgID, contactsTable, columnBankDetails, id)); err != nil {
 			return fmt.Errorf("seal bank details: %w", err)
 		}
 	}
 	if in.TaxNumber != "" {
-		if tax, err = s.keys.Seal([]byte(in.TaxNumber), s.aad(orgID, contactsTable, columnTaxNumber, id)); err != nil {
+		if tax, err = s.keys.Seal(ctx, orgID, []byte(in.TaxNumber), s.aad(orgID, contactsTable, columnTaxNumber, id)); err != nil {
 			return fmt.Errorf("seal tax number: %w", err)
 		}
 	}

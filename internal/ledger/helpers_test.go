@@ -20,6 +20,7 @@ import (
 type books struct {
 	svc   *ledger.Service
 	store *sqlite.Store
+	keys  *keyring.Envelope
 	org   *access.Org
 	actor ledger.Actor
 	// accounts by code, from the default chart
@@ -38,7 +39,7 @@ func newBooks(tb testing.TB) *books {
 	tb.Cleanup(func() { st.Close() })
 	master := make([]byte, 32)
 	rand.Read(master)
-	keys, err := keyring.New(master)
+	keys, err := keyring.OpenLocal(tb.Context(), master, st)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func newBooks(tb testing.TB) *books {
 	}
 	svc := ledger.NewService(st, keys, keyring.OrgAAD, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	svc.Now = func() time.Time { return testNow }
-	b := &books{svc: svc, store: st, org: org, actor: ledger.Actor{UserID: u.ID, Email: u.Email, IP: "127.0.0.1", UserAgent: "test"}, acct: map[string]*ledger.Account{}}
+	b := &books{svc: svc, store: st, keys: keys, org: org, actor: ledger.Actor{UserID: u.ID, Email: u.Email, IP: "127.0.0.1", UserAgent: "test"}, acct: map[string]*ledger.Account{}}
 	accts, err := st.FindAccounts(tb.Context(), org.ID)
 	if err != nil {
 		tb.Fatal(err)

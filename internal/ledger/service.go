@@ -8,10 +8,15 @@ import (
 	"coffer/internal/audit"
 )
 
-// Sealer encrypts values bound to their row's identity (the keyring).
+// Sealer encrypts values with the organisation's data key, bound to their
+// row's identity (the keyring's Envelope). Open fails for a value of
+// another organisation, row or column, or under a destroyed key.
 type Sealer interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(ciphertext, aad []byte) ([]byte, error)
+	Seal(ctx context.Context, orgID int64, plaintext, aad []byte) ([]byte, error)
+	Open(ctx context.Context, orgID int64, ciphertext, aad []byte) ([]byte, error)
+	// PrepareKey makes sure the organisation's data key exists; call it
+	// before a store transaction inside which Seal runs.
+	PrepareKey(ctx context.Context, orgID int64) error
 }
 
 // OrgAADFunc builds the associated data binding a sealed value to its

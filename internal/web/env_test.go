@@ -32,7 +32,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Cleanup(func() { st.Close() })
 	master := make([]byte, 32)
 	rand.Read(master)
-	keys, err := keyring.New(master)
+	keys, err := keyring.OpenLocal(t.Context(), master, st)
 	if err != nil {
 		t.Fatal(err)
 	}
