@@ -48,11 +48,7 @@ func (s *Server) ledgerBalanceDate(r *http.Request) (string, error) {
 
 func (s *Server) apiListAccounts(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	date, err := s.ledgerBalanceDate(r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -82,11 +78,7 @@ func (s *Server) apiGetAccount(w http.ResponseWriter, r *http.Request, o *orgReq
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	date, err := s.ledgerBalanceDate(r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -132,11 +124,7 @@ func (s *Server) apiCreateAccount(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/orgs/%d/accounts/%d", o.Org.ID, a.ID))
 	writeJSON(w, http.StatusCreated, map[string]any{"currency": o.Org.Currency, "account": toLedgerAccountJSON(a, 0, exp)})
 }
@@ -174,11 +162,7 @@ func (s *Server) apiUpdateAccount(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	date := s.ledger.Today()
 	bal, err := s.ledger.AccountBalances(ctx, o.Org.ID, date)
 	if err != nil {
@@ -342,11 +326,7 @@ func (s *Server) apiCreateJournal(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	lines, err := parseJournalLines(req.Lines, exp)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -369,11 +349,7 @@ func (s *Server) apiCreateJournal(w http.ResponseWriter, r *http.Request, o *org
 // writeJournalJSON answers with one journal, re-read so the answer shows what
 // the books hold.
 func (s *Server) writeJournalJSON(w http.ResponseWriter, r *http.Request, o *orgReq, status int, j *ledger.Journal) {
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	stored, err := s.ledger.FindJournal(r.Context(), o.Org.ID, j.ID)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -447,11 +423,7 @@ func (s *Server) apiListJournals(w http.ResponseWriter, r *http.Request, o *orgR
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	codes, err := s.ledgerAccountCodes(r, o.Org.ID)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)

@@ -423,22 +423,15 @@ func (s *Server) findDoc(r *http.Request, o *orgReq, d salesDocs, write bool) (*
 }
 
 func (s *Server) writeDoc(w http.ResponseWriter, r *http.Request, o *orgReq, status int, inv *ledger.Invoice) {
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	writeJSON(w, status, toDocJSON(inv, o.Org.Currency, exp))
 }
 
 func (s *Server) apiListDocs(d salesDocs) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
 		q := r.URL.Query()
-		exp, err := orgExp(o)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
+		exp := o.Exp
+		var err error
 		kind := d.kind
 		if d.credit {
 			t := q.Get("type")
@@ -479,11 +472,7 @@ func (s *Server) apiListDocs(d salesDocs) orgHandler {
 
 func (s *Server) apiCreateDoc(d salesDocs) orgHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *orgReq) {
-		exp, err := orgExp(o)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
+		exp := o.Exp
 		req, err := decodeJSON[docRequest](r)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
@@ -529,11 +518,7 @@ func (s *Server) apiUpdateDoc(d salesDocs) orgHandler {
 			writeJSONError(w, r, s.log, err)
 			return
 		}
-		exp, err := orgExp(o)
-		if err != nil {
-			writeJSONError(w, r, s.log, err)
-			return
-		}
+		exp := o.Exp
 		req, err := decodeJSON[docRequest](r)
 		if err != nil {
 			writeJSONError(w, r, s.log, err)
@@ -612,11 +597,7 @@ func (s *Server) apiAllocateCredit(w http.ResponseWriter, r *http.Request, o *or
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	type request struct {
 		InvoiceID int64  `json:"invoice_id"`
 		Amount    string `json:"amount"`
@@ -668,11 +649,7 @@ func toPaymentJSON(p *ledger.Payment, currency string, exp int) paymentJSON {
 
 func (s *Server) apiListPayments(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	q := r.URL.Query()
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	limit, offset, err := salesPaging(q)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -716,11 +693,7 @@ func (s *Server) apiGetPayment(w http.ResponseWriter, r *http.Request, o *orgReq
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	p, err := s.ledger.FindPayment(r.Context(), o.Org.ID, id)
 	if err == nil {
 		err = salesKindAllowed(o, p.InvoiceKind, false)
@@ -741,11 +714,7 @@ type paymentRequest struct {
 }
 
 func (s *Server) apiCreatePayment(w http.ResponseWriter, r *http.Request, o *orgReq) {
-	exp, err := orgExp(o)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
+	exp := o.Exp
 	req, err := decodeJSON[paymentRequest](r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)

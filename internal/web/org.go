@@ -12,6 +12,7 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/ledger"
+	"coffer/internal/money"
 	"coffer/internal/session"
 )
 
@@ -31,7 +32,9 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // orgReq is an authorised request within one organisation.
 type orgReq struct {
-	Org     *access.Org
+	Org *access.Org
+	// Exp is the number of decimal places of the organisation's currency.
+	Exp     int
 	Role    access.Role
 	Session *session.Session
 	User    *auth.User
@@ -155,7 +158,11 @@ func (s *Server) authorize(r *http.Request, ss *session.Session, u *auth.User, a
 	if fresh && !s.auth.Fresh(ss) {
 		return nil, errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a code from your authenticator app, then try again.")
 	}
-	return &orgReq{Org: org, Role: m.Role, Session: ss, User: u, Client: clientOf(r)}, nil
+	exp, err := money.Exponent(org.Currency)
+	if err != nil {
+		return nil, fmt.Errorf("organisation %d currency: %w", org.ID, err)
+	}
+	return &orgReq{Org: org, Exp: exp, Role: m.Role, Session: ss, User: u, Client: clientOf(r)}, nil
 }
 
 type orgResponse struct {

@@ -43,11 +43,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, o *orgReq)
 	ctx := r.Context()
 	d := s.orgPage(w, r, o, "Chart of accounts")
 	d.Data["Section"] = "accounts"
-	exp, err := orgExp(o)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
+	exp := o.Exp
 	date, err := s.ledgerBalanceDate(r)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -333,11 +329,7 @@ func (s *Server) journalsPage(w http.ResponseWriter, r *http.Request, o *orgReq)
 	ctx := r.Context()
 	d := s.orgPage(w, r, o, "Journals")
 	d.Data["Section"] = "journals"
-	exp, err := orgExp(o)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
+	exp := o.Exp
 	accts, err := s.ledger.FindAccounts(ctx, o.Org.ID)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -486,11 +478,7 @@ func (s *Server) journalCreateSubmit(w http.ResponseWriter, r *http.Request, o *
 		}
 	}
 	shown := append(rows[:len(rows):len(rows)], make([]journalFormRow, max(journalFormRows-len(rows), 2))...)
-	exp, err := orgExp(o)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
+	exp := o.Exp
 	in := make([]journalLineInput, len(rows))
 	var problems []string
 	for i, row := range rows {
@@ -543,11 +531,7 @@ func (s *Server) renderJournal(w http.ResponseWriter, r *http.Request, o *orgReq
 		s.renderError(w, r, ferr)
 		return
 	}
-	exp, ferr := orgExp(o)
-	if ferr != nil {
-		s.renderError(w, r, ferr)
-		return
-	}
+	exp := o.Exp
 	accts, ferr := s.ledger.FindAccounts(ctx, o.Org.ID)
 	if ferr != nil {
 		s.renderError(w, r, ferr)

@@ -186,11 +186,7 @@ func (s *Server) contactPage(w http.ResponseWriter, r *http.Request, o *orgReq) 
 			d.Data["Masked"] = m
 		}
 	}
-	exp, err := orgExp(o)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
+	exp := o.Exp
 	docs, err := s.ledger.ListInvoices(ctx, o.Org.ID, ledger.InvoiceFilter{ContactID: c.ID, Limit: 50})
 	if err != nil {
 		s.renderError(w, r, err)
@@ -312,11 +308,7 @@ func (s *Server) docsPage(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := orgExp(o)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
+		exp := o.Exp
 		contact, err := salesQueryID(q, "contact_id")
 		if err != nil {
 			s.renderError(w, r, err)
@@ -615,11 +607,7 @@ func (s *Server) docCreateSubmit(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := orgExp(o)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
+		exp := o.Exp
 		in, err := f.input(kind, exp)
 		var inv *ledger.Invoice
 		if err == nil {
@@ -657,11 +645,7 @@ func (s *Server) docEditPage(d salesDocs) orgHandler {
 			s.renderError(w, r, err)
 			return
 		}
-		exp, err := orgExp(o)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
+		exp := o.Exp
 		s.renderDocForm(w, r, o, d, inv.Kind, inv, docFormOf(inv, exp), salesFormRowsWanted(r), http.StatusOK, nil)
 	}
 }
@@ -672,11 +656,7 @@ func (s *Server) docUpdateSubmit(d salesDocs) orgHandler {
 		if !ok {
 			return
 		}
-		exp, err := orgExp(o)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
+		exp := o.Exp
 		f := docFormFrom(r)
 		in, err := f.input(inv.Kind, exp)
 		if err == nil {
@@ -718,11 +698,7 @@ type paymentForm struct {
 // typed into the payment or allocation form.
 func (s *Server) renderDoc(w http.ResponseWriter, r *http.Request, o *orgReq, d salesDocs, inv *ledger.Invoice, pf *paymentForm, status int, err error) {
 	ctx := r.Context()
-	exp, eerr := orgExp(o)
-	if eerr != nil {
-		s.renderError(w, r, eerr)
-		return
-	}
+	exp := o.Exp
 	f := func(v int64) string { return money.Format(v, exp) }
 	pd := s.orgPage(w, r, o, salesUpperFirstWeb(ledger.KindLabel(inv.Kind))+" "+inv.Number)
 	pd.Data["Section"] = d.section
@@ -926,11 +902,8 @@ func (s *Server) docPaymentSubmit(d salesDocs) orgHandler {
 		}
 		p := r.PostForm
 		pf := &paymentForm{BankAccountID: p.Get("bank_account_id"), Date: p.Get("date"), Amount: p.Get("amount"), Reference: p.Get("reference")}
-		exp, err := orgExp(o)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
+		exp := o.Exp
+		var err error
 		amount, aerr := money.ParsePositive(strings.TrimSpace(pf.Amount), exp)
 		bank, berr := strconv.ParseInt(pf.BankAccountID, 10, 64)
 		switch {
@@ -953,11 +926,8 @@ func (s *Server) creditAllocateSubmit(w http.ResponseWriter, r *http.Request, o 
 	}
 	p := r.PostForm
 	pf := &paymentForm{InvoiceID: p.Get("invoice_id"), Date: p.Get("date"), Amount: p.Get("amount")}
-	exp, err := orgExp(o)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
+	exp := o.Exp
+	var err error
 	amount, aerr := money.ParsePositive(strings.TrimSpace(pf.Amount), exp)
 	target, terr := strconv.ParseInt(pf.InvoiceID, 10, 64)
 	switch {

@@ -1,13 +1,11 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"coffer/internal/errs"
-	"coffer/internal/money"
 )
 
 // pathID reads a positive record id from the path value name; anything
@@ -58,16 +56,6 @@ func pageLink(path string, q url.Values, offset int, keep ...string) string {
 		return path
 	}
 	return path + "?" + v.Encode()
-}
-
-// orgExp is the number of minor-unit digits of the organisation's
-// currency; amounts are parsed and written with it.
-func orgExp(o *orgReq) (int, error) {
-	exp, err := money.Exponent(o.Org.Currency)
-	if err != nil {
-		return 0, fmt.Errorf("organisation %d currency: %w", o.Org.ID, err)
-	}
-	return exp, nil
 }
 
 // clip shortens user input quoted back in an error message to n

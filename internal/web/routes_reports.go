@@ -112,10 +112,7 @@ func numCell(s string) reportCell  { return reportCell{Text: s, Num: true} }
 // buildReport runs the report def for the organisation with the query's
 // parameters (date, or from and to; empty ones take the defaults).
 func (s *Server) buildReport(ctx context.Context, o *orgReq, def reportDef, q url.Values) (*builtReport, error) {
-	exp, err := orgExp(o)
-	if err != nil {
-		return nil, err
-	}
+	exp := o.Exp
 	f := func(v int64) string { return money.Format(v, exp) }
 	cur := o.Org.Currency
 	switch def {
