@@ -48,7 +48,6 @@ func (s *Server) ledgerBalanceDate(r *http.Request) (string, error) {
 
 func (s *Server) apiListAccounts(w http.ResponseWriter, r *http.Request, o *orgReq) {
 	ctx := r.Context()
-	exp := o.Exp
 	date, err := s.ledgerBalanceDate(r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -66,7 +65,7 @@ func (s *Server) apiListAccounts(w http.ResponseWriter, r *http.Request, o *orgR
 	}
 	out := make([]ledgerAccountJSON, 0, len(accts))
 	for _, a := range accts {
-		out = append(out, toLedgerAccountJSON(a, bal[a.ID], exp))
+		out = append(out, toLedgerAccountJSON(a, bal[a.ID], o.Exp))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"currency": o.Org.Currency, "balance_date": date, "accounts": out})
 }
@@ -78,7 +77,6 @@ func (s *Server) apiGetAccount(w http.ResponseWriter, r *http.Request, o *orgReq
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp := o.Exp
 	date, err := s.ledgerBalanceDate(r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
@@ -89,12 +87,7 @@ func (s *Server) apiGetAccount(w http.ResponseWriter, r *http.Request, o *orgReq
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	bal, err := s.ledger.AccountBalances(ctx, o.Org.ID, date)
-	if err != nil {
-		writeJSONError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"currency": o.Org.Currency, "balance_date": date, "account": toLedgerAccountJSON(a, bal[a.ID], exp)})
+	s.writeAccount(w, r, o, a, date)
 }
 
 type accountCreateRequest struct {
@@ -162,14 +155,17 @@ func (s *Server) apiUpdateAccount(w http.ResponseWriter, r *http.Request, o *org
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	exp := o.Exp
-	date := s.ledger.Today()
-	bal, err := s.ledger.AccountBalances(ctx, o.Org.ID, date)
+	s.writeAccount(w, r, o, a, s.ledger.Today())
+}
+
+// writeAccount answers with one account and its balance on date.
+func (s *Server) writeAccount(w http.ResponseWriter, r *http.Request, o *orgReq, a *ledger.Account, date string) {
+	bal, err := s.ledger.AccountBalances(r.Context(), o.Org.ID, date)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"currency": o.Org.Currency, "balance_date": date, "account": toLedgerAccountJSON(a, bal[a.ID], exp)})
+	writeJSON(w, http.StatusOK, map[string]any{"currency": o.Org.Currency, "balance_date": date, "account": toLedgerAccountJSON(a, bal[a.ID], o.Exp)})
 }
 
 type taxRateJSON struct {
