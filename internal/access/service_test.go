@@ -445,7 +445,7 @@ func TestMembers(t *testing.T) {
 	f.member(f.newOrg("Other Ltd", f.user("x@other.example")), "y@other.example", access.Standard)
 	// bob has an authenticator app and 7 unused recovery codes (3 used).
 	db := f.store.DB()
-	if _, err := db.ExecContext(f.ctx, `INSERT INTO totp_factors (user_id, secret_enc, confirmed, last_step, created_at) VALUES (?, x'00', 1, -1, 0)`, bob.ID); err != nil {
+	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, x'00', 1, -1, 0)`, bob.ID); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
@@ -458,7 +458,7 @@ func TestMembers(t *testing.T) {
 		}
 	}
 	// adv has an unconfirmed factor only: no second factor yet.
-	if _, err := db.ExecContext(f.ctx, `INSERT INTO totp_factors (user_id, secret_enc, confirmed, last_step, created_at) VALUES (?, x'00', 0, -1, 0)`, adv.ID); err != nil {
+	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, x'00', 0, -1, 0)`, adv.ID); err != nil {
 		t.Fatal(err)
 	}
 	login := t0.Add(2 * time.Hour)

@@ -19,6 +19,7 @@ import (
 	"coffer/internal/audit"
 	"coffer/internal/errs"
 	"coffer/internal/mfa"
+	"coffer/internal/notify"
 	"coffer/internal/session"
 )
 
@@ -150,6 +151,11 @@ type Service struct {
 	// database work; refusals sums the refusals it and the pool produce.
 	clients  *windowLimiter
 	refusals refusalLog
+	// Notifier tells users about changes to their account's security; nil
+	// only in tests that do not look.
+	Notifier notify.Notifier
+	// PublicURL is where users reach Coffer, for links in notifications.
+	PublicURL string
 }
 
 // NewService returns a Service. The pool bounds concurrent hashing.
@@ -427,14 +433,21 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 			}
 		}
 	}
-	factors, err := s.store.FindConfirmedTOTPs(ctx, user.ID)
+	if err := s.applyDueReset(ctx, user, c, now); err != nil {
+		return nil, err
+	}
+	factors, err := s.store.FindFactors(ctx, user.ID, "", true)
 	if err != nil {
 		return nil, err
 	}
-	res := &LoginResult{Status: "mfa_required", Methods: []string{"totp", "recovery_code"}, UserID: user.ID}
+	rules, err := s.store.UserFactorRules(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &LoginResult{Status: "mfa_required", Methods: methodsFor(factors, rules), UserID: user.ID}
 	stage := StageMFA
 	if len(factors) == 0 {
-		res.Status, res.Methods, stage = "mfa_enrollment_required", []string{"totp"}, StageEnroll
+		res.Status, res.Methods, stage = "mfa_enrollment_required", []string{KindTOTP}, StageEnroll
 	}
 	token, hash, err := session.NewToken(session.LoginPrefix)
 	if err != nil {
@@ -478,12 +491,12 @@ type Issued struct {
 	Session *session.Session
 }
 
-func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client, now time.Time) (*Issued, error) {
+func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client, now time.Time, method string) (*Issued, error) {
 	token, hash, err := session.NewToken(session.SessionPrefix)
 	if err != nil {
 		return nil, err
 	}
-	ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.Session.AbsoluteTimeout), MFAAt: now, IP: c.IP, UserAgent: truncate(c.UserAgent, 256),
+	ss := &session.Session{UserID: u.ID, TokenHash: hash, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.Session.AbsoluteTimeout), MFAAt: now, MFAMethod: method, IP: c.IP, UserAgent: truncate(c.UserAgent, 256),
 		PrevLoginAt: u.LastLoginAt, PrevLoginIP: u.LastLoginIP}
 	if err := s.store.CreateSession(ctx, pendingID, ss); err != nil {
 		if errs.Code(err) == errs.ENOTFOUND {
@@ -498,74 +511,65 @@ func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client,
 	if err := s.store.SetLastLogin(ctx, u.ID, now, c.IP); err != nil {
 		s.log.Error("set last login", "err", err)
 	}
-	s.audit(ctx, u.ID, u.Email, "login", audit.Success, c, fmt.Sprintf("session=%d", ss.ID))
+	s.audit(ctx, u.ID, u.Email, "login", audit.Success, c, fmt.Sprintf("session=%d method=%s", ss.ID, method))
 	return &Issued{Token: token, Session: ss}, nil
 }
 
-// VerifySecondFactor completes a pending login with a TOTP code or a
-// recovery code and issues the session.
-func (s *Service) VerifySecondFactor(ctx context.Context, loginToken, method, code string, c Client) (*Issued, error) {
-	p, u, err := s.Pending(ctx, loginToken)
+// VerifySecondFactor completes a pending login with a second factor and
+// issues the session.
+func (s *Service) VerifySecondFactor(ctx context.Context, loginToken string, p Proof, c Client) (*Issued, error) {
+	pl, u, err := s.Pending(ctx, loginToken)
 	if err != nil {
 		return nil, err
 	}
-	if p.Stage != StageMFA {
+	if pl.Stage != StageMFA {
 		return nil, errs.Errorf(errs.EFORBIDDEN, "Set up an authenticator app first.")
 	}
-	if err := s.checkSecondFactor(ctx, u, method, code, c); err != nil {
+	method, err := s.checkSecondFactor(ctx, u, Attempt{PendingID: pl.ID}, p, c)
+	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, p.ID, u, c, s.Now())
+	return s.issue(ctx, pl.ID, u, c, s.Now(), method)
 }
 
-// checkSecondFactor verifies code by method for u, with rate limits,
-// lockout, replay protection and audit.
-func (s *Service) checkSecondFactor(ctx context.Context, u *User, method, code string, c Client) error {
-	now := s.Now()
-	key, _ := s.failureKey(c, u.Email, now)
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
-		s.refusals.add(c, "mfa_client_rate_limited")
-		return err
-	}
-	if err := s.checkLocked(ctx, key, now); err != nil {
-		s.audit(ctx, u.ID, u.Email, "login.mfa", audit.Failure, c, "reason=locked")
-		return err
-	}
-	var err error
-	switch method {
-	case "totp":
-		err = s.checkTOTP(ctx, u, code, c, now)
-	case "recovery_code":
-		err = s.checkRecoveryCode(ctx, u, code, c, now)
-	default:
-		return errs.Errorf(errs.EINVALID, "Unknown method %q: use \"totp\" or \"recovery_code\".", truncate(method, 32))
-	}
-	if err != nil && errs.Code(err) == errs.EUNAUTHORIZED {
-		s.fail(ctx, key, u.ID, u.Email, c, now)
-	}
-	return err
+// factorAAD binds a factor's sealed secret to its row. The label is the
+// table's name when the first factors were sealed, kept so they still open.
+func (s *Service) factorAAD(id int64) []byte {
+	return s.aad("totp_factors", "secret_enc", id)
 }
 
-func (s *Service) openSecret(ctx context.Context, f *TOTPFactor) ([]byte, error) {
-	secret, err := s.keys.Open(ctx, platformOrg, f.SecretEnc, s.aad("totp_factors", "secret_enc", f.ID))
+// openSecret opens a factor's sealed secret.
+func (s *Service) openSecret(ctx context.Context, f *Factor) ([]byte, error) {
+	secret, err := s.keys.Open(ctx, platformOrg, f.SecretEnc, s.factorAAD(f.ID))
 	if err != nil {
-		return nil, fmt.Errorf("open totp secret of factor %d: %w", f.ID, err)
+		return nil, fmt.Errorf("open secret of factor %d: %w", f.ID, err)
 	}
 	return secret, nil
 }
 
+// sealFor returns the sealing function SaveFactor calls with the new id.
+func (s *Service) sealFor(ctx context.Context, secret []byte) func(id int64) ([]byte, error) {
+	return func(id int64) ([]byte, error) {
+		return s.keys.Seal(ctx, platformOrg, secret, s.factorAAD(id))
+	}
+}
+
 func (s *Service) checkTOTP(ctx context.Context, u *User, code string, c Client, now time.Time) error {
-	factors, err := s.store.FindConfirmedTOTPs(ctx, u.ID)
+	factors, err := s.store.FindFactors(ctx, u.ID, "", true)
 	if err != nil {
 		return err
 	}
 	var lastErr error = mfa.ErrCodeInvalid
 	for _, f := range factors {
+		// A paired Verify device also shows offline codes from its seed.
+		if f.Kind != KindTOTP && f.Kind != KindPush {
+			continue
+		}
 		secret, err := s.openSecret(ctx, f)
 		if err != nil {
 			return err
 		}
-		step, verr := mfa.VerifyTOTP(secret, code, now, f.LastStep)
+		step, verr := mfa.VerifyTOTP(secret, code, now, f.Counter)
 		if verr != nil {
 			// A replay or skew on one factor is more telling than a plain
 			// mismatch on another.
@@ -574,7 +578,7 @@ func (s *Service) checkTOTP(ctx context.Context, u *User, code string, c Client,
 			}
 			continue
 		}
-		fresh, err := s.store.UseTOTPStep(ctx, f.ID, step)
+		fresh, err := s.store.AdvanceCounter(ctx, f.ID, step, now)
 		if err != nil {
 			return err
 		}
@@ -671,7 +675,7 @@ func (s *Service) checkEnrollActor(ctx context.Context, a Actor) error {
 		// confirmed since (through another pending login), this login must
 		// present that factor: adding one would let whoever started a
 		// sign-in before the owner enrolled skip the owner's second factor.
-		factors, err := s.store.FindConfirmedTOTPs(ctx, a.User.ID)
+		factors, err := s.store.FindFactors(ctx, a.User.ID, "", true)
 		if err != nil {
 			return err
 		}
@@ -680,7 +684,7 @@ func (s *Service) checkEnrollActor(ctx context.Context, a Actor) error {
 		}
 	case a.Session != nil:
 		if now.Sub(a.Session.MFAAt) > s.cfg.StepUpMaxAge {
-			return errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a code from your authenticator app first.")
+			return errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a second factor first.")
 		}
 	default:
 		return errs.Errorf(errs.EUNAUTHORIZED, msgSessionEnded)
@@ -699,7 +703,7 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, a Actor, reuse bool, 
 	var secret []byte
 	created := false
 	if reuse {
-		f, err := s.store.FindUnconfirmedTOTP(ctx, a.User.ID)
+		f, err := s.lastUnconfirmed(ctx, a.User.ID, KindTOTP)
 		if err == nil && now.Sub(f.CreatedAt) < s.cfg.PendingTTL {
 			if secret, err = s.openSecret(ctx, f); err != nil {
 				return nil, err
@@ -713,14 +717,11 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, a Actor, reuse bool, 
 		if secret, err = mfa.NewTOTPSecret(); err != nil {
 			return nil, err
 		}
-		f := &TOTPFactor{UserID: a.User.ID, CreatedAt: now}
-		seal := func(id int64) ([]byte, error) {
-			return s.keys.Seal(ctx, platformOrg, secret, s.aad("totp_factors", "secret_enc", id))
-		}
+		f := &Factor{UserID: a.User.ID, Kind: KindTOTP, Name: "Authenticator app", Counter: -1, CreatedAt: now}
 		if err := s.keys.PrepareKey(ctx, platformOrg); err != nil {
 			return nil, err
 		}
-		if err := s.store.SaveUnconfirmedTOTP(ctx, f, seal); err != nil {
+		if err := s.store.SaveFactor(ctx, f, true, s.sealFor(ctx, secret)); err != nil {
 			return nil, err
 		}
 		created = true
@@ -744,8 +745,9 @@ type Confirmed struct {
 
 // ConfirmTOTPEnrollment checks a first code from the new app, confirms the
 // factor and, at the user's first factor, generates recovery codes. From a
-// pending login it completes the sign-in.
-func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code string, c Client) (*Confirmed, error) {
+// pending login it completes the sign-in. With replaceID (a signed-in user
+// switching apps) the old factor is removed in the same transaction.
+func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code string, replaceID int64, c Client) (*Confirmed, error) {
 	if err := s.checkEnrollActor(ctx, a); err != nil {
 		return nil, err
 	}
@@ -759,7 +761,19 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 	if err := s.checkLocked(ctx, key, now); err != nil {
 		return nil, err
 	}
-	f, err := s.store.FindUnconfirmedTOTP(ctx, u.ID)
+	if replaceID != 0 {
+		if a.Session == nil {
+			return nil, errs.Errorf(errs.EFORBIDDEN, "Sign in to switch authenticator apps.")
+		}
+		old, err := s.store.FindFactor(ctx, u.ID, replaceID)
+		if err != nil {
+			return nil, err
+		}
+		if !old.Confirmed || (old.Kind != KindTOTP) {
+			return nil, errs.Errorf(errs.EINVALID, "Only an authenticator app can be switched for another one.")
+		}
+	}
+	f, err := s.lastUnconfirmed(ctx, u.ID, KindTOTP)
 	if err != nil {
 		return nil, err
 	}
@@ -786,15 +800,25 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 	}
 	// From a pending login the check is repeated inside the confirming
 	// transaction, so two racing enrollments cannot both become first.
-	if err := s.store.ConfirmTOTP(ctx, u.ID, f.ID, step, stored, a.Pending != nil); err != nil {
+	if err := s.store.ConfirmFactor(ctx, u.ID, f.ID, step, stored, a.Pending != nil, replaceID); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, u.ID, u.Email, "mfa.totp.enroll_confirm", audit.Success, c, fmt.Sprintf("factor=%d", f.ID))
+	if replaceID != 0 {
+		s.audit(ctx, u.ID, u.Email, "mfa.totp.switch", audit.Success, c, fmt.Sprintf("factor=%d replaced=%d", f.ID, replaceID))
+		s.notifyUser(ctx, u, "factor.switched", "You switched authenticator apps",
+			"The authenticator app on your Coffer account was replaced by a new one. Codes from the old app no longer work.")
+	} else {
+		s.audit(ctx, u.ID, u.Email, "mfa.totp.enroll_confirm", audit.Success, c, fmt.Sprintf("factor=%d", f.ID))
+		if a.Session != nil {
+			s.notifyUser(ctx, u, "factor.added", "An authenticator app was added to your account",
+				"A new authenticator app was added as a second factor on your Coffer account.")
+		}
+	}
 	if stored != nil {
 		s.audit(ctx, u.ID, u.Email, "mfa.recovery_codes.generate", audit.Success, c, fmt.Sprintf("count=%d", len(stored)))
 	}
 	if a.Pending != nil {
-		if out.Issued, err = s.issue(ctx, a.Pending.ID, u, c, now); err != nil {
+		if out.Issued, err = s.issue(ctx, a.Pending.ID, u, c, now, KindTOTP); err != nil {
 			return nil, err
 		}
 	}
@@ -818,13 +842,18 @@ func newRecoveryCodes() ([]string, []*RecoveryCode, error) {
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes. It needs a
-// fresh TOTP code, verified now, whatever the session's age.
-func (s *Service) RegenerateRecoveryCodes(ctx context.Context, ss *session.Session, u *User, totpCode string, c Client) ([]string, error) {
-	if err := s.checkSecondFactor(ctx, u, "totp", totpCode, c); err != nil {
+// second factor other than a recovery code, verified now, whatever the
+// session's age.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, ss *session.Session, u *User, p Proof, c Client) ([]string, error) {
+	if p.Method == MethodRecoveryCode {
+		return nil, errs.Errorf(errs.EINVALID, "Confirm with a second factor other than a recovery code.")
+	}
+	method, err := s.checkSecondFactor(ctx, u, Attempt{SessionID: ss.ID}, p, c)
+	if err != nil {
 		return nil, err
 	}
 	now := s.Now()
-	if err := s.store.SetSessionMFA(ctx, ss.ID, now); err != nil {
+	if err := s.store.SetSessionMFA(ctx, ss.ID, now, method); err != nil {
 		return nil, err
 	}
 	codes, stored, err := newRecoveryCodes()
@@ -888,15 +917,16 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*session.Sess
 
 // StepUp verifies a second factor now, in a signed-in session, so that
 // sensitive actions are allowed for the next few minutes.
-func (s *Service) StepUp(ctx context.Context, ss *session.Session, u *User, method, code string, c Client) error {
-	if err := s.checkSecondFactor(ctx, u, method, code, c); err != nil {
+func (s *Service) StepUp(ctx context.Context, ss *session.Session, u *User, p Proof, c Client) error {
+	method, err := s.checkSecondFactor(ctx, u, Attempt{SessionID: ss.ID}, p, c)
+	if err != nil {
 		return err
 	}
 	now := s.Now()
-	if err := s.store.SetSessionMFA(ctx, ss.ID, now); err != nil {
+	if err := s.store.SetSessionMFA(ctx, ss.ID, now, method); err != nil {
 		return err
 	}
-	ss.MFAAt = now
+	ss.MFAAt, ss.MFAMethod = now, method
 	s.audit(ctx, u.ID, u.Email, "session.step_up", audit.Success, c, fmt.Sprintf("session=%d method=%s", ss.ID, method))
 	return nil
 }

@@ -160,12 +160,12 @@ func (f *fixture) mustEnroll(email string) *enrolled {
 		f.tb.Fatalf("begin enrollment: %v", err)
 	}
 	secret := mustDecodeSecret(f.tb, enr.Secret)
-	conf, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(secret, f.now()), f.client)
+	conf, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(secret, f.now()), 0, f.client)
 	if err != nil {
 		f.tb.Fatalf("confirm enrollment: %v", err)
 	}
 	var factorID int64
-	if err := f.store.DB().QueryRowContext(f.ctx, `SELECT id FROM totp_factors WHERE user_id = ? AND confirmed = 1`, u.ID).Scan(&factorID); err != nil {
+	if err := f.store.DB().QueryRowContext(f.ctx, `SELECT id FROM mfa_factors WHERE user_id = ? AND confirmed = 1`, u.ID).Scan(&factorID); err != nil {
 		f.tb.Fatal(err)
 	}
 	return &enrolled{user: u, secret: secret, codes: conf.RecoveryCodes, issued: conf.Issued, factorID: factorID}
@@ -177,7 +177,7 @@ func (f *fixture) mustSignIn(e *enrolled) *auth.Issued {
 	f.tb.Helper()
 	f.advance(mfa.TOTPPeriod * time.Second)
 	res := f.mustLogin(e.user.Email)
-	iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(e.secret, f.now()), f.client)
+	iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(e.secret, f.now())}, f.client)
 	if err != nil {
 		f.tb.Fatalf("second factor: %v", err)
 	}
@@ -376,7 +376,7 @@ func TestLogin_FirstLoginRequiresEnrollment(t *testing.T) {
 	})
 	t.Run("second factor refused at enroll stage", func(t *testing.T) {
 		for _, method := range []string{"totp", "recovery_code"} {
-			_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, method, "123456", f.client)
+			_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: method, Code: "123456"}, f.client)
 			wantErr(t, err, errs.EFORBIDDEN)
 		}
 		if n := f.sessionCount(a.User.ID); n != 0 {
@@ -424,7 +424,7 @@ func TestEnrollment(t *testing.T) {
 	secret := mustDecodeSecret(t, e3.Secret)
 
 	t.Run("secret is sealed at rest", func(t *testing.T) {
-		rows, err := f.store.DB().QueryContext(f.ctx, `SELECT secret_enc FROM totp_factors WHERE user_id = ?`, alice.ID)
+		rows, err := f.store.DB().QueryContext(f.ctx, `SELECT secret_enc FROM mfa_factors WHERE user_id = ?`, alice.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,18 +449,18 @@ func TestEnrollment(t *testing.T) {
 	})
 
 	t.Run("wrong code", func(t *testing.T) {
-		_, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.wrongCode(secret), f.client)
+		_, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.wrongCode(secret), 0, f.client)
 		e := wantErr(t, err, errs.EUNAUTHORIZED)
 		if e.Message != "The code is incorrect." {
 			t.Errorf("message = %q", e.Message)
 		}
 		// A code for the superseded secret is wrong too.
-		_, err = f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(mustDecodeSecret(t, e1.Secret), f.now()), f.client)
+		_, err = f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(mustDecodeSecret(t, e1.Secret), f.now()), 0, f.client)
 		wantErr(t, err, errs.EUNAUTHORIZED)
 	})
 
 	t.Run("right code", func(t *testing.T) {
-		conf, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(secret, f.now()), f.client)
+		conf, err := f.svc.ConfirmTOTPEnrollment(f.ctx, a, f.code(secret, f.now()), 0, f.client)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,7 +485,7 @@ func TestEnrollment(t *testing.T) {
 		if res.Status != "mfa_required" || !slices.Equal(res.Methods, []string{"totp", "recovery_code"}) {
 			t.Fatalf("result = %+v", res)
 		}
-		if _, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(secret, f.now()), f.client); err != nil {
+		if _, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(secret, f.now())}, f.client); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -507,14 +507,14 @@ func TestEnrollment_StalePendingLoginCannotAddFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.ConfirmTOTPEnrollment(f.ctx, owner, f.code(mustDecodeSecret(t, enr.Secret), f.now()), f.client); err != nil {
+	if _, err := f.svc.ConfirmTOTPEnrollment(f.ctx, owner, f.code(mustDecodeSecret(t, enr.Secret), f.now()), 0, f.client); err != nil {
 		t.Fatal(err)
 	}
 
 	f.advance(time.Minute)
 	_, err = f.svc.BeginTOTPEnrollment(f.ctx, stale, false, f.client)
 	wantErr(t, err, errs.EFORBIDDEN)
-	_, err = f.svc.ConfirmTOTPEnrollment(f.ctx, stale, "123456", f.client)
+	_, err = f.svc.ConfirmTOTPEnrollment(f.ctx, stale, "123456", 0, f.client)
 	wantErr(t, err, errs.EFORBIDDEN)
 	if n := f.sessionCount(stale.User.ID); n != 1 {
 		t.Fatalf("%d sessions, want only the owner's", n)
@@ -529,7 +529,7 @@ func TestEnrollment_SealedSecretIsBoundToItsRow(t *testing.T) {
 	// Someone with write access to the database copies Alice's sealed
 	// secret onto Bob's factor, hoping to make Alice's codes open Bob's
 	// account.
-	if _, err := f.store.DB().ExecContext(f.ctx, `UPDATE totp_factors SET secret_enc = (SELECT secret_enc FROM totp_factors WHERE id = ?) WHERE id = ?`,
+	if _, err := f.store.DB().ExecContext(f.ctx, `UPDATE mfa_factors SET secret_enc = (SELECT secret_enc FROM mfa_factors WHERE id = ?) WHERE id = ?`,
 		alice.factorID, bob.factorID); err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +544,7 @@ func TestEnrollment_SealedSecretIsBoundToItsRow(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := f.mustLogin(bobEmail)
-			iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(tt.secret, f.now()), f.client)
+			iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(tt.secret, f.now())}, f.client)
 			if iss != nil {
 				t.Fatal("a session was issued")
 			}
@@ -590,7 +590,7 @@ func TestTOTPWindow(t *testing.T) {
 				t.Skipf("code %s occurs at %d nearby steps (chance collision)", code, n)
 			}
 			res := f.mustLogin(aliceEmail)
-			iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", code, f.client)
+			iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: code}, f.client)
 			if tt.wantOK {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -750,7 +750,7 @@ func TestLockout_SecondFactorFailuresCount(t *testing.T) {
 	failCodes := func(token string, n int) {
 		t.Helper()
 		for i := range n {
-			_, err := f.svc.VerifySecondFactor(f.ctx, token, "totp", wrong, f.client)
+			_, err := f.svc.VerifySecondFactor(f.ctx, token, auth.Proof{Method: "totp", Code: wrong}, f.client)
 			if errs.Code(err) != errs.EUNAUTHORIZED {
 				t.Fatalf("code failure %d: %v", i+1, err)
 			}
@@ -765,12 +765,12 @@ func TestLockout_SecondFactorFailuresCount(t *testing.T) {
 	res := f.mustLogin(aliceEmail)                   // still open: 9 < 10
 	failCodes(res.LoginToken, 1)                     // the 10th locks
 
-	_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(alice.secret, f.now()), f.client)
+	_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client)
 	lockedFor(t, err, 30*time.Minute)
 	_, err = f.login(aliceEmail, testPassword)
 	lockedFor(t, err, 30*time.Minute)
 	// A recovery code does not get round the lock either.
-	_, err = f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "recovery_code", alice.codes[0], f.client)
+	_, err = f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "recovery_code", Code: alice.codes[0]}, f.client)
 	lockedFor(t, err, 30*time.Minute)
 	if n, _ := f.svc.RecoveryCodesLeft(f.ctx, alice.user.ID); n != mfa.RecoveryCodeCount {
 		t.Fatalf("a recovery code was spent while locked: %d left", n)
@@ -955,7 +955,7 @@ func TestSessions(t *testing.T) {
 			t.Fatalf("refused before 10 minutes: %v", err)
 		}
 		f.advance(time.Second)
-		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(alice.secret, f.now()), f.client)
+		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client)
 		e := wantErr(t, err, errs.EUNAUTHORIZED)
 		if !strings.Contains(e.Message, "expired") {
 			t.Errorf("message = %q", e.Message)
@@ -967,14 +967,14 @@ func TestSessions(t *testing.T) {
 		alice := f.mustEnroll(aliceEmail)
 		f.advance(time.Minute)
 		res := f.mustLogin(aliceEmail)
-		if _, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(alice.secret, f.now()), f.client); err != nil {
+		if _, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client); err != nil {
 			t.Fatal(err)
 		}
 		before := f.sessionCount(alice.user.ID)
 		f.advance(mfa.TOTPPeriod * time.Second)
-		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "totp", f.code(alice.secret, f.now()), f.client)
+		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client)
 		wantErr(t, err, errs.EUNAUTHORIZED)
-		_, err = f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "recovery_code", alice.codes[0], f.client)
+		_, err = f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "recovery_code", Code: alice.codes[0]}, f.client)
 		wantErr(t, err, errs.EUNAUTHORIZED)
 		if n := f.sessionCount(alice.user.ID); n != before {
 			t.Fatalf("sessions %d -> %d", before, n)
@@ -993,7 +993,7 @@ func TestSessions(t *testing.T) {
 		issued := make(chan *auth.Issued, len(alice.codes))
 		for _, code := range alice.codes {
 			wg.Go(func() {
-				if iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "recovery_code", code, f.client); err == nil {
+				if iss, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "recovery_code", Code: code}, f.client); err == nil {
 					issued <- iss
 				}
 			})
@@ -1013,7 +1013,7 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Helper()
 		f.advance(time.Minute)
 		res := f.mustLogin(aliceEmail)
-		return f.svc.VerifySecondFactor(f.ctx, res.LoginToken, "recovery_code", code, f.client)
+		return f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: "recovery_code", Code: code}, f.client)
 	}
 
 	t.Run("single use", func(t *testing.T) {
@@ -1057,20 +1057,20 @@ func TestRecoveryCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, f.wrongCode(alice.secret), f.client)
+		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, auth.Proof{Method: "totp", Code: f.wrongCode(alice.secret)}, f.client)
 		wantErr(t, err, errs.EUNAUTHORIZED)
 		// The code that just signed in is spent.
-		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, f.code(alice.secret, f.now()), f.client)
+		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client)
 		e := wantErr(t, err, errs.EUNAUTHORIZED)
 		if !strings.Contains(e.Message, "already been used") {
 			t.Errorf("message = %q", e.Message)
 		}
 		// A recovery code is not a TOTP code.
-		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, alice.codes[2], f.client)
+		_, err = f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, auth.Proof{Method: "totp", Code: alice.codes[2]}, f.client)
 		wantErr(t, err, errs.EUNAUTHORIZED)
 
 		f.advance(mfa.TOTPPeriod * time.Second)
-		fresh, err := f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, f.code(alice.secret, f.now()), f.client)
+		fresh, err := f.svc.RegenerateRecoveryCodes(f.ctx, ss, u, auth.Proof{Method: "totp", Code: f.code(alice.secret, f.now())}, f.client)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -209,12 +209,12 @@ func TestRotation(t *testing.T) {
 		if err := e.store.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		f := &auth.TOTPFactor{UserID: u.ID, CreatedAt: time.Now()}
+		f := &auth.Factor{UserID: u.ID, Kind: auth.KindTOTP, Counter: -1, CreatedAt: time.Now()}
 		seed := []byte(fmt.Sprintf("TOTPSEEDSECRET%02d", i))
 		if err := e.keys.PrepareKey(ctx, keyring.PlatformOrg); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.SaveUnconfirmedTOTP(ctx, f, func(id int64) ([]byte, error) {
+		if err := e.store.SaveFactor(ctx, f, true, func(id int64) ([]byte, error) {
 			return e.keys.Seal(ctx, keyring.PlatformOrg, seed, keyring.AAD("totp_factors", "secret_enc", id))
 		}); err != nil {
 			t.Fatal(err)
@@ -294,7 +294,7 @@ func TestRotation(t *testing.T) {
 		}
 		for i, id := range factors {
 			var enc []byte
-			if err := e.store.DB().QueryRow(`SELECT secret_enc FROM totp_factors WHERE id = ?`, id).Scan(&enc); err != nil {
+			if err := e.store.DB().QueryRow(`SELECT secret_enc FROM mfa_factors WHERE id = ?`, id).Scan(&enc); err != nil {
 				t.Fatal(err)
 			}
 			if _, k, _ := keyring.SealedKeyID(enc); int64(k) != rot.ToKey {

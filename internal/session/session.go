@@ -29,7 +29,10 @@ type Session struct {
 	ExpiresAt time.Time
 	// MFAAt is when a second factor was last verified in this session, for
 	// step-up checks on sensitive actions.
-	MFAAt     time.Time
+	MFAAt time.Time
+	// MFAMethod is the kind of factor verified at MFAAt ("totp", "webauthn",
+	// "passkey", "push", …): organisations may refuse some kinds.
+	MFAMethod string
 	IP        string
 	UserAgent string
 	// PrevLoginAt and PrevLoginIP describe the user's sign-in before this

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -47,8 +48,23 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 
 type mfaRequest struct {
 	LoginToken string `json:"login_token"`
-	Method     string `json:"method"`
-	Code       string `json:"code"`
+	proofRequest
+}
+
+// proofRequest is a second factor in a JSON body: a code, a WebAuthn
+// assertion or the push request being waited on.
+type proofRequest struct {
+	Method     string          `json:"method"`
+	Code       string          `json:"code"`
+	Credential json.RawMessage `json:"credential"`
+	PushID     int64           `json:"push_id"`
+}
+
+func (p proofRequest) proof(defaultMethod string) auth.Proof {
+	if p.Method == "" {
+		p.Method = defaultMethod
+	}
+	return auth.Proof{Method: p.Method, Code: p.Code, Credential: p.Credential, PushID: p.PushID}
 }
 
 type sessionResponse struct {
@@ -63,7 +79,7 @@ func (s *Server) apiLoginMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := clientOf(r)
-	iss, err := s.auth.VerifySecondFactor(r.Context(), req.LoginToken, req.Method, req.Code, c)
+	iss, err := s.auth.VerifySecondFactor(r.Context(), req.LoginToken, req.proof(""), c)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -110,6 +126,9 @@ func (s *Server) apiTOTPEnroll(w http.ResponseWriter, r *http.Request, a auth.Ac
 
 type codeRequest struct {
 	Code string `json:"code"`
+	// ReplaceFactorID, when confirming a new authenticator app, is the
+	// app it replaces.
+	ReplaceFactorID int64 `json:"replace_factor_id"`
 }
 
 type confirmResponse struct {
@@ -124,7 +143,7 @@ func (s *Server) apiTOTPConfirm(w http.ResponseWriter, r *http.Request, a auth.A
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), a, req.Code, clientOf(r))
+	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), a, req.Code, req.ReplaceFactorID, clientOf(r))
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
@@ -184,12 +203,12 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request, ss *session.Sessi
 }
 
 func (s *Server) apiRegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
-	req, err := decodeJSON[codeRequest](r)
+	req, err := decodeJSON[proofRequest](r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	codes, err := s.auth.RegenerateRecoveryCodes(r.Context(), ss, u, req.Code, clientOf(r))
+	codes, err := s.auth.RegenerateRecoveryCodes(r.Context(), ss, u, req.proof(auth.MethodTOTP), clientOf(r))
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return

@@ -395,7 +395,8 @@ func TestStepUpPage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			d := pageData{Title: "Confirm it's you", CSRF: "csrf-123", User: &pageUser{Name: "Ada", Email: "ada@example.com"},
-				Data: map[string]any{"Method": tt.method, "Next": next, "Cancel": cancelTarget(next)}}
+				Data: map[string]any{"Cancel": cancelTarget(next)}}
+			fillFactorForm(d, []string{"totp", "recovery_code"}, tt.method, "/step-up", "step-up", next, false)
 			body := renderPage(t, s, "step_up", d)
 			if got := text(element(body, "h1", "step-up-heading")); got != "Confirm it's you" {
 				t.Errorf("heading %q", got)

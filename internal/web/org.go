@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -102,7 +103,11 @@ func (s *Server) pageOrg(mux *http.ServeMux, pattern string, action access.Actio
 						next = "/orgs/" + r.PathValue("org")
 					}
 				}
-				http.Redirect(w, r, "/step-up?next="+url.QueryEscape(next), http.StatusSeeOther)
+				target := "/step-up?next=" + url.QueryEscape(next)
+				if errors.As(err, new(strongStepUp)) {
+					target += "&strong=1"
+				}
+				http.Redirect(w, r, target, http.StatusSeeOther)
 				return
 			}
 			s.renderError(w, r, err)
@@ -155,8 +160,21 @@ func (s *Server) authorize(r *http.Request, ss *session.Session, u *auth.User, a
 	if !access.Can(m.Role, action) {
 		return nil, errs.Errorf(errs.EFORBIDDEN, "Your role in %s (%s) does not allow this.", org.Name, m.Role.Label())
 	}
-	if fresh && !s.auth.Fresh(ss) {
-		return nil, errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a code from your authenticator app, then try again.")
+	// An organisation that requires phishing-resistant factors asks them of
+	// owners and advisers on every request, and of everyone for sensitive
+	// actions; one that forbids SMS does not accept a session verified by it.
+	strong := st.RequirePhishingResistant
+	if strong && (m.Role == access.Owner || m.Role == access.Adviser) && !auth.PhishingResistant(ss.MFAMethod) {
+		return nil, strongStepUp{errs.Errorf(errs.ESTEPUP, "%s requires owners and advisers to confirm with a security key, a passkey or Coffer Verify.", org.Name)}
+	}
+	if st.ForbidSMS && ss.MFAMethod == auth.MethodSMS {
+		return nil, errs.Errorf(errs.ESTEPUP, "%s does not accept codes by SMS or voice call. Confirm it's you with another factor.", org.Name)
+	}
+	if fresh && !s.auth.FreshFor(ss, strong) {
+		if strong {
+			return nil, strongStepUp{errs.Errorf(errs.ESTEPUP, "Confirm it's you with a security key, a passkey or Coffer Verify, then try again.")}
+		}
+		return nil, errs.Errorf(errs.ESTEPUP, "Confirm it's you: verify a second factor, then try again.")
 	}
 	exp, err := money.Exponent(org.Currency)
 	if err != nil {
@@ -186,26 +204,23 @@ func (s *Server) apiOrgs(w http.ResponseWriter, r *http.Request, ss *session.Ses
 	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
 }
 
-type stepUpRequest struct {
-	Method string `json:"method"`
-	Code   string `json:"code"`
-}
-
 func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
-	req, err := decodeJSON[stepUpRequest](r)
+	req, err := decodeJSON[proofRequest](r)
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	if req.Method == "" {
-		req.Method = "totp"
-	}
-	if err := s.auth.StepUp(r.Context(), ss, u, req.Method, req.Code, clientOf(r)); err != nil {
+	if err := s.auth.StepUp(r.Context(), ss, u, req.proof(auth.MethodTOTP), clientOf(r)); err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"mfa_at": ss.MFAAt, "valid_until": ss.MFAAt.Add(s.auth.Config().StepUpMaxAge)})
 }
+
+// strongStepUp is a step-up only a phishing-resistant factor satisfies.
+type strongStepUp struct{ error }
+
+func (e strongStepUp) Unwrap() error { return e.error }
 
 // cancelTarget is where cancelling a step-up goes: not back to next,
 // which may itself demand the step-up, but to the organisation's home page
@@ -229,29 +244,29 @@ func safeNext(next string) string {
 }
 
 func (s *Server) stepUpPage(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
-	s.renderStepUp(w, r, u, safeNext(r.URL.Query().Get("next")), r.URL.Query().Get("method"), http.StatusOK, "")
+	q := r.URL.Query()
+	s.renderStepUp(w, r, u, safeNext(q.Get("next")), q.Get("method"), q.Get("strong") == "1", http.StatusOK, "")
 }
 
-func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, u *auth.User, next, method string, status int, message string) {
+func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, u *auth.User, next, method string, strong bool, status int, message string) {
 	d := s.base(w, r, "Confirm it's you")
 	d.User = userData(u)
 	d.Error = message
-	if method != "recovery_code" {
-		method = "totp"
+	if err := s.factorForm(r.Context(), d, u.ID, method, "/step-up", "step-up", next, strong); err != nil {
+		s.renderError(w, r, err)
+		return
 	}
-	d.Data["Method"] = method
-	d.Data["Next"] = next
 	d.Data["Cancel"] = cancelTarget(next)
 	s.render(w, r, status, "step_up", d)
 }
 
 func (s *Server) stepUpSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 	next := safeNext(r.PostForm.Get("next"))
-	method := r.PostForm.Get("method")
-	if err := s.auth.StepUp(r.Context(), ss, u, method, r.PostForm.Get("code"), clientOf(r)); err != nil {
+	p := proofFromForm(r)
+	if err := s.auth.StepUp(r.Context(), ss, u, p, clientOf(r)); err != nil {
 		if st := statusOf(err); st != http.StatusInternalServerError {
 			setRetryAfter(w, err)
-			s.renderStepUp(w, r, u, next, method, st, errs.Message(err))
+			s.renderStepUp(w, r, u, next, p.Method, r.PostForm.Get("strong") == "1", st, errs.Message(err))
 			return
 		}
 		s.renderError(w, r, err)

@@ -240,7 +240,7 @@ func (s *Server) enrollSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := auth.Actor{Pending: p, User: u}
-	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), a, r.PostForm.Get("code"), clientOf(r))
+	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), a, r.PostForm.Get("code"), 0, clientOf(r))
 	if err != nil {
 		if st := statusOf(err); st == http.StatusUnauthorized || st == http.StatusTooManyRequests || st == http.StatusBadRequest {
 			setRetryAfter(w, err)
@@ -270,7 +270,7 @@ func (s *Server) renderCodes(w http.ResponseWriter, r *http.Request, u *auth.Use
 }
 
 func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
-	p, _, ok := s.pendingLogin(w, r)
+	p, u, ok := s.pendingLogin(w, r)
 	if !ok {
 		return
 	}
@@ -278,16 +278,16 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/enroll", http.StatusSeeOther)
 		return
 	}
-	s.renderMFA(w, r, r.URL.Query().Get("method"), http.StatusOK, "")
+	s.renderMFA(w, r, u, r.URL.Query().Get("method"), http.StatusOK, "")
 }
 
-func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, method string, status int, message string) {
+func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, u *auth.User, method string, status int, message string) {
 	d := s.base(w, r, "Two-step verification")
 	d.Error = message
-	if method != "recovery_code" {
-		method = "totp"
+	if err := s.factorForm(r.Context(), d, u.ID, method, "/login/mfa", "mfa", "", false); err != nil {
+		s.renderError(w, r, err)
+		return
 	}
-	d.Data["Method"] = method
 	s.render(w, r, status, "mfa", d)
 }
 
@@ -296,15 +296,15 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	method := r.PostForm.Get("method")
-	iss, err := s.auth.VerifySecondFactor(r.Context(), cookieValue(r, cookieLogin), method, r.PostForm.Get("code"), clientOf(r))
+	p := proofFromForm(r)
+	iss, err := s.auth.VerifySecondFactor(r.Context(), cookieValue(r, cookieLogin), p, clientOf(r))
 	if err != nil {
 		if statusOf(err) == http.StatusInternalServerError {
 			s.renderError(w, r, err)
 			return
 		}
 		setRetryAfter(w, err)
-		s.renderMFA(w, r, method, statusOf(err), errs.Message(err))
+		s.renderMFA(w, r, u, p.Method, statusOf(err), errs.Message(err))
 		return
 	}
 	s.startSession(w, r, iss, u)
@@ -367,15 +367,47 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, u *auth.
 		s.renderError(w, r, err)
 		return
 	}
+	fs, err := s.auth.Factors(r.Context(), u.ID)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
 	d := s.base(w, r, "Security")
 	d.User = userData(u)
 	d.Error = message
+	d.Flash = securityFlash[r.URL.Query().Get("done")]
 	d.Data["RecoveryCodesLeft"] = left
+	var rows []factorRow
+	for _, f := range fs {
+		row := factorRow{ID: f.ID, Kind: f.Kind, Name: f.Name, Hint: f.Hint, Type: auth.KindLabel(f.Kind), Added: f.CreatedAt.UTC().Format("2 Jan 2006"), LastUsed: "Never",
+			PhishingResistant: auth.PhishingResistant(f.Kind)}
+		if !f.LastUsedAt.IsZero() {
+			row.LastUsed = f.LastUsedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+		}
+		rows = append(rows, row)
+	}
+	d.Data["Factors"] = rows
+	d.Data["OnlyOne"] = len(rows) == 1
 	s.render(w, r, status, "security", d)
 }
 
+// factorRow is one line of the security page's list of factors.
+type factorRow struct {
+	ID                                      int64
+	Kind, Name, Hint, Type, Added, LastUsed string
+	PhishingResistant                       bool
+}
+
+// securityFlash is what the security page says after a change (?done=…).
+var securityFlash = map[string]string{
+	"renamed":  "Factor renamed.",
+	"removed":  "Factor removed.",
+	"added":    "Factor added.",
+	"switched": "Authenticator app switched. Codes from the old app no longer work.",
+}
+
 func (s *Server) regenerateCodes(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
-	codes, err := s.auth.RegenerateRecoveryCodes(r.Context(), ss, u, r.PostForm.Get("code"), clientOf(r))
+	codes, err := s.auth.RegenerateRecoveryCodes(r.Context(), ss, u, proofFromForm(r), clientOf(r))
 	if err != nil {
 		if st := statusOf(err); st != http.StatusInternalServerError {
 			setRetryAfter(w, err)

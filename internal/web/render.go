@@ -60,12 +60,20 @@ func loadPages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Files named _*.html hold partials (one per second-factor method…)
+	// that every page may include.
+	shared := []string{"templates/layout.html"}
+	for _, f := range files {
+		if strings.HasPrefix(path.Base(f), "_") {
+			shared = append(shared, f)
+		}
+	}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" {
+		if name == "layout" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", f)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, append(shared, f)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", f, err)
 		}

@@ -136,6 +136,15 @@ func (s *Server) Handler() http.Handler {
 	s.routesReports(mux)
 	s.routesMembers(mux)
 
+	// Second factors: the shared list/rename/remove, then each kind's own
+	// registration, sign-in and management routes.
+	s.routesFactors(mux)
+	s.routesHOTP(mux)
+	s.routesSMS(mux)
+	s.routesWebAuthn(mux)
+	s.routesVerify(mux)
+	s.routesReset(mux)
+
 	return s.recoverer(s.logRequests(securityHeaders(limitBody(mux))))
 }
 

@@ -127,7 +127,7 @@ var (
 		{Name: "bank_accounts.account_number_enc", AADTable: "bank_accounts", AADColumn: "account_number", OrgScoped: true},
 	}
 	platformSealedColumns = []keyring.SealedColumn{
-		{Name: "totp_factors.secret_enc", AADTable: "totp_factors", AADColumn: "secret_enc"},
+		{Name: "mfa_factors.secret_enc", AADTable: "totp_factors", AADColumn: "secret_enc"},
 	}
 )
 
@@ -164,7 +164,7 @@ func (s *Store) FindStaleSealed(ctx context.Context, orgID int64, col keyring.Se
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, `+column+` FROM `+table+` WHERE `+where+` AND id > ?2 AND `+column+` IS NOT NULL AND substr(`+column+`, 1, 5) <> ?3 ORDER BY id LIMIT ?4`,
+	rows, err := s.db.QueryContext(ctx, `SELECT id, `+column+` FROM `+table+` WHERE `+where+` AND id > ?2 AND `+column+` IS NOT NULL AND length(`+column+`) > 0 AND substr(`+column+`, 1, 5) <> ?3 ORDER BY id LIMIT ?4`,
 		orgID, afterID, keep, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", col.Name, err)
@@ -244,7 +244,7 @@ func (s *Store) StartRotation(ctx context.Context, orgID int64, k *keyring.DataK
 				return err
 			}
 			var total int64
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where+` AND `+column+` IS NOT NULL AND substr(`+column+`, 1, 5) <> ?2`, orgID, keep).Scan(&total); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where+` AND `+column+` IS NOT NULL AND length(`+column+`) > 0 AND substr(`+column+`, 1, 5) <> ?2`, orgID, keep).Scan(&total); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO key_rotations (org_id, from_key, to_key, table_name, total, state, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?)`,
@@ -321,7 +321,7 @@ func (s *Store) FinishRotation(ctx context.Context, orgID, toKey int64, keep []b
 				return err
 			}
 			var n int64
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where+` AND `+column+` IS NOT NULL AND substr(`+column+`, 1, 5) <> ?2`, orgID, keep).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where+` AND `+column+` IS NOT NULL AND length(`+column+`) > 0 AND substr(`+column+`, 1, 5) <> ?2`, orgID, keep).Scan(&n); err != nil {
 				return err
 			}
 			remaining += n

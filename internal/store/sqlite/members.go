@@ -16,7 +16,7 @@ import (
 // memberSelect reads members with what the member list and access review
 // show; the caller adds the WHERE clause, always on m.org_id.
 const memberSelect = `SELECT u.id, u.email, u.name, m.role, m.created_at, u.last_login_at,
-	(SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed = 1),
+	(SELECT COUNT(*) FROM mfa_factors t WHERE t.user_id = u.id AND t.confirmed = 1),
 	(SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at = 0)
 	FROM memberships m JOIN users u ON u.id = m.user_id `
 

@@ -232,7 +232,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, is_admin, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.Email, u.Name, u.PasswordHash, u.IsAdmin, unix(u.CreatedAt), unix(u.CreatedAt))
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		if isUniqueViolation(err) {
 			return errs.Errorf(errs.ECONFLICT, "A user with that email address already exists.")
 		}
 		return fmt.Errorf("create user: %w", err)
@@ -438,104 +438,6 @@ func (s *Store) DeletePending(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SaveUnconfirmedTOTP implements auth.Store.
-func (s *Store) SaveUnconfirmedTOTP(ctx context.Context, f *auth.TOTPFactor, seal func(id int64) ([]byte, error)) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM totp_factors WHERE user_id = ? AND confirmed = 0`, f.UserID); err != nil {
-			return fmt.Errorf("drop unconfirmed totp: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO totp_factors (user_id, secret_enc, confirmed, last_step, created_at) VALUES (?, x'', 0, -1, ?)`,
-			f.UserID, unix(f.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("save totp: %w", err)
-		}
-		if f.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("save totp: %w", err)
-		}
-		if f.SecretEnc, err = seal(f.ID); err != nil {
-			return fmt.Errorf("seal totp secret: %w", err)
-		}
-		f.LastStep = -1
-		if _, err := tx.ExecContext(ctx, `UPDATE totp_factors SET secret_enc = ? WHERE id = ?`, f.SecretEnc, f.ID); err != nil {
-			return fmt.Errorf("save totp: %w", err)
-		}
-		return nil
-	})
-}
-
-func (s *Store) findTOTPs(ctx context.Context, userID int64, confirmed bool) ([]*auth.TOTPFactor, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, secret_enc, confirmed, last_step, created_at FROM totp_factors WHERE user_id = ? AND confirmed = ? ORDER BY id`, userID, confirmed)
-	if err != nil {
-		return nil, fmt.Errorf("find totp factors: %w", err)
-	}
-	defer rows.Close()
-	var out []*auth.TOTPFactor
-	for rows.Next() {
-		var f auth.TOTPFactor
-		var created int64
-		if err := rows.Scan(&f.ID, &f.UserID, &f.SecretEnc, &f.Confirmed, &f.LastStep, &created); err != nil {
-			return nil, fmt.Errorf("scan totp factor: %w", err)
-		}
-		f.CreatedAt = fromUnix(created)
-		out = append(out, &f)
-	}
-	return out, rows.Err()
-}
-
-// FindUnconfirmedTOTP implements auth.Store.
-func (s *Store) FindUnconfirmedTOTP(ctx context.Context, userID int64) (*auth.TOTPFactor, error) {
-	fs, err := s.findTOTPs(ctx, userID, false)
-	if err != nil {
-		return nil, err
-	}
-	if len(fs) == 0 {
-		return nil, errs.Errorf(errs.ENOTFOUND, "No authenticator app enrollment is in progress.")
-	}
-	return fs[len(fs)-1], nil
-}
-
-// FindConfirmedTOTPs implements auth.Store.
-func (s *Store) FindConfirmedTOTPs(ctx context.Context, userID int64) ([]*auth.TOTPFactor, error) {
-	return s.findTOTPs(ctx, userID, true)
-}
-
-// ConfirmTOTP implements auth.Store.
-func (s *Store) ConfirmTOTP(ctx context.Context, userID, factorID, step int64, codes []*auth.RecoveryCode, firstOnly bool) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if firstOnly {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM totp_factors WHERE user_id = ? AND confirmed = 1`, userID).Scan(&n); err != nil {
-				return fmt.Errorf("count totp factors: %w", err)
-			}
-			if n > 0 {
-				return errs.Errorf(errs.EFORBIDDEN, "Two-step verification is already set up for this account. Sign in again.")
-			}
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE totp_factors SET confirmed = 1, last_step = ? WHERE id = ? AND user_id = ? AND confirmed = 0`, step, factorID, userID)
-		if err != nil {
-			return fmt.Errorf("confirm totp: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errs.Errorf(errs.ENOTFOUND, "No authenticator app enrollment is in progress.")
-		}
-		if codes != nil {
-			return replaceRecoveryCodes(ctx, tx, userID, codes)
-		}
-		return nil
-	})
-}
-
-// UseTOTPStep implements auth.Store: the conditional update is the
-// arbiter, so of two concurrent uses of one code exactly one wins.
-func (s *Store) UseTOTPStep(ctx context.Context, factorID, step int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE totp_factors SET last_step = ? WHERE id = ? AND last_step < ?`, step, factorID, step)
-	if err != nil {
-		return false, fmt.Errorf("use totp step: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 // FindUnusedRecoveryCodes implements auth.Store.
 func (s *Store) FindUnusedRecoveryCodes(ctx context.Context, userID int64) ([]*auth.RecoveryCode, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, salt, hash FROM recovery_codes WHERE user_id = ? AND used_at = 0 ORDER BY id`, userID)
@@ -596,8 +498,8 @@ func (s *Store) CreateSession(ctx context.Context, pendingID int64, ss *session.
 				return errs.Errorf(errs.ENOTFOUND, "pending login not found.")
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent, prev_login_at, prev_login_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ss.UserID, ss.TokenHash, unix(ss.CreatedAt), unix(ss.LastSeenAt), unix(ss.ExpiresAt), unix(ss.MFAAt), ss.IP, ss.UserAgent, unix(ss.PrevLoginAt), ss.PrevLoginIP)
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, mfa_method, ip, user_agent, prev_login_at, prev_login_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ss.UserID, ss.TokenHash, unix(ss.CreatedAt), unix(ss.LastSeenAt), unix(ss.ExpiresAt), unix(ss.MFAAt), ss.MFAMethod, ss.IP, ss.UserAgent, unix(ss.PrevLoginAt), ss.PrevLoginIP)
 		if err != nil {
 			return fmt.Errorf("create session: %w", err)
 		}
@@ -610,8 +512,8 @@ func (s *Store) CreateSession(ctx context.Context, pendingID int64, ss *session.
 func (s *Store) FindSessionByTokenHash(ctx context.Context, hash []byte) (*session.Session, error) {
 	var ss session.Session
 	var created, seen, expires, mfa, prev int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, ip, user_agent, prev_login_at, prev_login_ip FROM sessions WHERE token_hash = ?`, hash).
-		Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &created, &seen, &expires, &mfa, &ss.IP, &ss.UserAgent, &prev, &ss.PrevLoginIP)
+	err := s.db.QueryRowContext(ctx, `SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, mfa_at, mfa_method, ip, user_agent, prev_login_at, prev_login_ip FROM sessions WHERE token_hash = ?`, hash).
+		Scan(&ss.ID, &ss.UserID, &ss.TokenHash, &created, &seen, &expires, &mfa, &ss.MFAMethod, &ss.IP, &ss.UserAgent, &prev, &ss.PrevLoginIP)
 	if err != nil {
 		return nil, notFound("session", err)
 	}
@@ -628,8 +530,8 @@ func (s *Store) TouchSession(ctx context.Context, id int64, at time.Time) error 
 }
 
 // SetSessionMFA implements auth.Store.
-func (s *Store) SetSessionMFA(ctx context.Context, id int64, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET mfa_at = ? WHERE id = ?`, unix(at), id); err != nil {
+func (s *Store) SetSessionMFA(ctx context.Context, id int64, at time.Time, method string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET mfa_at = ?, mfa_method = ? WHERE id = ?`, unix(at), method, id); err != nil {
 		return fmt.Errorf("set session mfa: %w", err)
 	}
 	return nil
@@ -663,6 +565,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Dura
 			{`DELETE FROM pending_logins WHERE expires_at <= ?`, []any{now.Unix()}},
 			{`DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`, []any{now.Unix(), now.Add(-idle).Unix()}},
 			{`DELETE FROM rate_limits WHERE window_end <= ?`, []any{now.Unix()}},
+			{`DELETE FROM mfa_challenges WHERE expires_at <= ?`, []any{now.Unix()}},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 				return fmt.Errorf("delete expired: %w", err)
@@ -670,4 +573,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Dura
 		}
 		return nil
 	})
+}
+
+// isUniqueViolation reports a UNIQUE constraint failure.
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -47,14 +47,14 @@ func mustUser(tb testing.TB, s *sqlite.Store, email string) *auth.User {
 }
 
 // mustFactor stores a confirmed TOTP factor whose last used step is step.
-func mustFactor(tb testing.TB, s *sqlite.Store, userID, step int64) *auth.TOTPFactor {
+func mustFactor(tb testing.TB, s *sqlite.Store, userID, step int64) *auth.Factor {
 	tb.Helper()
 	ctx := tb.Context()
-	f := &auth.TOTPFactor{UserID: userID, CreatedAt: t0}
-	if err := s.SaveUnconfirmedTOTP(ctx, f, func(id int64) ([]byte, error) { return fmt.Appendf(nil, "sealed %d", id), nil }); err != nil {
+	f := &auth.Factor{UserID: userID, Kind: auth.KindTOTP, Name: "App", Counter: -1, CreatedAt: t0}
+	if err := s.SaveFactor(ctx, f, true, func(id int64) ([]byte, error) { return fmt.Appendf(nil, "sealed %d", id), nil }); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.ConfirmTOTP(ctx, userID, f.ID, step, nil, false); err != nil {
+	if err := s.ConfirmFactor(ctx, userID, f.ID, step, nil, false, 0); err != nil {
 		tb.Fatal(err)
 	}
 	return f
@@ -223,7 +223,7 @@ func TestUsers(t *testing.T) {
 		if _, err := s.DB().ExecContext(ctx, `DELETE FROM users WHERE id = ?`, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		if n := count(t, s, `SELECT COUNT(*) FROM sessions WHERE user_id = ?`, b.ID) + count(t, s, `SELECT COUNT(*) FROM totp_factors WHERE user_id = ?`, b.ID); n != 0 {
+		if n := count(t, s, `SELECT COUNT(*) FROM sessions WHERE user_id = ?`, b.ID) + count(t, s, `SELECT COUNT(*) FROM mfa_factors WHERE user_id = ?`, b.ID); n != 0 {
 			t.Fatalf("%d rows left: foreign keys are off", n)
 		}
 	})
@@ -420,13 +420,13 @@ func TestRecordFailure(t *testing.T) {
 	})
 }
 
-func TestUseTOTPStep(t *testing.T) {
+func TestAdvanceCounter(t *testing.T) {
 	s := mustStore(t)
 	ctx := t.Context()
 	u := mustUser(t, s, "alice@example.com")
 	f := mustFactor(t, s, u.ID, 100)
 
-	if wins := race(t, 20, func() (bool, error) { return s.UseTOTPStep(ctx, f.ID, 101) }); wins != 1 {
+	if wins := race(t, 20, func() (bool, error) { return s.AdvanceCounter(ctx, f.ID, 101, t0) }); wins != 1 {
 		t.Fatalf("%d of 20 concurrent uses of one step succeeded, want exactly 1", wins)
 	}
 	for _, tt := range []struct {
@@ -439,16 +439,16 @@ func TestUseTOTPStep(t *testing.T) {
 		{103, true},
 		{102, false}, // older than the last accepted, though never used
 	} {
-		got, err := s.UseTOTPStep(ctx, f.ID, tt.step)
+		got, err := s.AdvanceCounter(ctx, f.ID, tt.step, t0)
 		if err != nil || got != tt.want {
-			t.Fatalf("UseTOTPStep(%d) = %v, %v; want %v", tt.step, got, err, tt.want)
+			t.Fatalf("AdvanceCounter(%d) = %v, %v; want %v", tt.step, got, err, tt.want)
 		}
 	}
-	fs, err := s.FindConfirmedTOTPs(ctx, u.ID)
-	if err != nil || len(fs) != 1 || fs[0].LastStep != 103 {
+	fs, err := s.FindFactors(ctx, u.ID, auth.KindTOTP, true)
+	if err != nil || len(fs) != 1 || fs[0].Counter != 103 {
 		t.Fatalf("factors = %v, %v", fs, err)
 	}
-	if ok, err := s.UseTOTPStep(ctx, f.ID+1000, 1); ok || err != nil {
+	if ok, err := s.AdvanceCounter(ctx, f.ID+1000, 1, t0); ok || err != nil {
 		t.Fatalf("missing factor: %v, %v", ok, err)
 	}
 }
@@ -458,62 +458,63 @@ func TestTOTPFactors(t *testing.T) {
 	ctx := t.Context()
 	u := mustUser(t, s, "alice@example.com")
 
-	_, err := s.FindUnconfirmedTOTP(ctx, u.ID)
-	wantCode(t, err, errs.ENOTFOUND)
+	if fs, err := s.FindFactors(ctx, u.ID, auth.KindTOTP, false); err != nil || len(fs) != 0 {
+		t.Fatalf("unconfirmed before any = %v, %v", fs, err)
+	}
 
 	t.Run("seal failure stores nothing", func(t *testing.T) {
 		boom := errors.New("boom")
-		err := s.SaveUnconfirmedTOTP(ctx, &auth.TOTPFactor{UserID: u.ID, CreatedAt: t0}, func(int64) ([]byte, error) { return nil, boom })
+		err := s.SaveFactor(ctx, &auth.Factor{UserID: u.ID, Kind: auth.KindTOTP, Counter: -1, CreatedAt: t0}, true, func(int64) ([]byte, error) { return nil, boom })
 		if !errors.Is(err, boom) {
 			t.Fatalf("error = %v", err)
 		}
-		if n := count(t, s, `SELECT COUNT(*) FROM totp_factors`); n != 0 {
+		if n := count(t, s, `SELECT COUNT(*) FROM mfa_factors`); n != 0 {
 			t.Fatalf("%d rows after a failed seal", n)
 		}
 	})
 
 	t.Run("seal gets the row id", func(t *testing.T) {
 		var sealedFor int64
-		f := &auth.TOTPFactor{UserID: u.ID, CreatedAt: t0}
-		if err := s.SaveUnconfirmedTOTP(ctx, f, func(id int64) ([]byte, error) { sealedFor = id; return []byte("sealed"), nil }); err != nil {
+		f := &auth.Factor{UserID: u.ID, Kind: auth.KindTOTP, Counter: -1, CreatedAt: t0}
+		if err := s.SaveFactor(ctx, f, true, func(id int64) ([]byte, error) { sealedFor = id; return []byte("sealed"), nil }); err != nil {
 			t.Fatal(err)
 		}
-		if sealedFor != f.ID || f.LastStep != -1 {
-			t.Fatalf("sealed for %d, row %d, last step %d", sealedFor, f.ID, f.LastStep)
+		if sealedFor != f.ID {
+			t.Fatalf("sealed for %d, row %d", sealedFor, f.ID)
 		}
-		got, err := s.FindUnconfirmedTOTP(ctx, u.ID)
-		if err != nil || got.ID != f.ID || string(got.SecretEnc) != "sealed" || got.Confirmed {
+		got, err := s.FindFactor(ctx, u.ID, f.ID)
+		if err != nil || got.ID != f.ID || got.Counter != -1 || string(got.SecretEnc) != "sealed" || got.Confirmed {
 			t.Fatalf("unconfirmed = %+v, %v", got, err)
 		}
 	})
 
 	t.Run("a new enrollment replaces the unconfirmed one only", func(t *testing.T) {
 		confirmed := mustFactor(t, s, u.ID, 5)
-		f := &auth.TOTPFactor{UserID: u.ID, CreatedAt: t0}
-		if err := s.SaveUnconfirmedTOTP(ctx, f, func(int64) ([]byte, error) { return []byte("new"), nil }); err != nil {
+		f := &auth.Factor{UserID: u.ID, Kind: auth.KindTOTP, Counter: -1, CreatedAt: t0}
+		if err := s.SaveFactor(ctx, f, true, func(int64) ([]byte, error) { return []byte("new"), nil }); err != nil {
 			t.Fatal(err)
 		}
-		if n := count(t, s, `SELECT COUNT(*) FROM totp_factors WHERE user_id = ? AND confirmed = 0`, u.ID); n != 1 {
+		if n := count(t, s, `SELECT COUNT(*) FROM mfa_factors WHERE user_id = ? AND confirmed = 0`, u.ID); n != 1 {
 			t.Fatalf("%d unconfirmed factors", n)
 		}
-		fs, err := s.FindConfirmedTOTPs(ctx, u.ID)
+		fs, err := s.FindFactors(ctx, u.ID, auth.KindTOTP, true)
 		if err != nil || len(fs) != 1 || fs[0].ID != confirmed.ID {
 			t.Fatalf("confirmed = %v, %v", fs, err)
 		}
 		// Confirming twice, or another user's factor, finds nothing.
-		if err := s.ConfirmTOTP(ctx, u.ID, confirmed.ID, 9, nil, false); errs.Code(err) != errs.ENOTFOUND {
+		if err := s.ConfirmFactor(ctx, u.ID, confirmed.ID, 9, nil, false, 0); errs.Code(err) != errs.ENOTFOUND {
 			t.Fatalf("confirm twice: %v", err)
 		}
 		other := mustUser(t, s, "bob@example.com")
-		if err := s.ConfirmTOTP(ctx, other.ID, f.ID, 9, nil, false); errs.Code(err) != errs.ENOTFOUND {
+		if err := s.ConfirmFactor(ctx, other.ID, f.ID, 9, nil, false, 0); errs.Code(err) != errs.ENOTFOUND {
 			t.Fatalf("confirm another user's factor: %v", err)
 		}
 		// A pending login's enrollment is refused once a factor exists, and
 		// the refusal leaves the unconfirmed factor unconfirmed.
-		if err := s.ConfirmTOTP(ctx, u.ID, f.ID, 9, nil, true); errs.Code(err) != errs.EFORBIDDEN {
+		if err := s.ConfirmFactor(ctx, u.ID, f.ID, 9, nil, true, 0); errs.Code(err) != errs.EFORBIDDEN {
 			t.Fatalf("first-only confirm with a factor present: %v", err)
 		}
-		if n := count(t, s, `SELECT COUNT(*) FROM totp_factors WHERE user_id = ? AND confirmed = 0`, u.ID); n != 1 {
+		if n := count(t, s, `SELECT COUNT(*) FROM mfa_factors WHERE user_id = ? AND confirmed = 0`, u.ID); n != 1 {
 			t.Fatalf("%d unconfirmed factors after a refused confirm", n)
 		}
 	})
@@ -617,7 +618,7 @@ func TestSessionUpdates(t *testing.T) {
 	if got := find().LastSeenAt; !got.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("last seen %s", got)
 	}
-	if err := s.SetSessionMFA(ctx, ss.ID, t0.Add(2*time.Minute)); err != nil {
+	if err := s.SetSessionMFA(ctx, ss.ID, t0.Add(2*time.Minute), "webauthn"); err != nil {
 		t.Fatal(err)
 	}
 	if got := find().MFAAt; !got.Equal(t0.Add(2 * time.Minute)) {

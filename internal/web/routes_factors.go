@@ -1,0 +1,133 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"coffer/internal/auth"
+	"coffer/internal/errs"
+	"coffer/internal/session"
+)
+
+// routesFactors registers what every kind of factor shares: the list,
+// rename and removal, over the API and on the security page.
+func (s *Server) routesFactors(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/mfa/factors", s.apiRequireSession(s.apiFactors))
+	mux.HandleFunc("PATCH /api/v1/mfa/factors/{id}", s.apiRequireSession(s.apiRenameFactor))
+	mux.HandleFunc("DELETE /api/v1/mfa/factors/{id}", s.apiRequireSession(s.apiRemoveFactor))
+	mux.HandleFunc("POST /settings/security/factors/{id}/rename", s.csrf(s.requireSession(s.renameFactorSubmit)))
+	mux.HandleFunc("POST /settings/security/factors/{id}/remove", s.csrf(s.requireSession(s.removeFactorSubmit)))
+}
+
+type factorResponse struct {
+	ID         int64      `json:"id"`
+	Type       string     `json:"type"`
+	Name       string     `json:"name"`
+	Hint       string     `json:"hint,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// PhishingResistant marks the factors an organisation may require.
+	PhishingResistant bool `json:"phishing_resistant"`
+}
+
+func factorJSON(f *auth.Factor) factorResponse {
+	out := factorResponse{ID: f.ID, Type: f.Kind, Name: f.Name, Hint: f.Hint, CreatedAt: f.CreatedAt, PhishingResistant: auth.PhishingResistant(f.Kind)}
+	if !f.LastUsedAt.IsZero() {
+		out.LastUsedAt = &f.LastUsedAt
+	}
+	return out
+}
+
+func (s *Server) apiFactors(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	fs, err := s.auth.Factors(r.Context(), u.ID)
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	left, err := s.auth.RecoveryCodesLeft(r.Context(), u.ID)
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	out := []factorResponse{}
+	for _, f := range fs {
+		out = append(out, factorJSON(f))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"factors": out, "recovery_codes_left": left})
+}
+
+type renameRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) apiRenameFactor(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	id, err := pathID(r, "id", "Factor")
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	req, err := decodeJSON[renameRequest](r)
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	f, err := s.auth.RenameFactor(r.Context(), u, id, req.Name, clientOf(r))
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, factorJSON(f))
+}
+
+func (s *Server) apiRemoveFactor(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	id, err := pathID(r, "id", "Factor")
+	if err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	if err := s.auth.RemoveFactor(r.Context(), ss, u, id, clientOf(r)); err != nil {
+		writeJSONError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) renameFactorSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	id, err := pathID(r, "id", "Factor")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if _, err := s.auth.RenameFactor(r.Context(), u, id, r.PostForm.Get("name"), clientOf(r)); err != nil {
+		if st := statusOf(err); st != http.StatusInternalServerError {
+			s.renderSecurity(w, r, u, st, errs.Message(err))
+			return
+		}
+		s.renderError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/settings/security?done=renamed", http.StatusSeeOther)
+}
+
+func (s *Server) removeFactorSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	id, err := pathID(r, "id", "Factor")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if err := s.auth.RemoveFactor(r.Context(), ss, u, id, clientOf(r)); err != nil {
+		switch st := statusOf(err); {
+		case errs.Code(err) == errs.ESTEPUP:
+			// Removing needs a fresh factor; the step-up page comes back here
+			// to the list, where the user presses remove again.
+			http.Redirect(w, r, "/step-up?next="+url.QueryEscape("/settings/security"), http.StatusSeeOther)
+		case st != http.StatusInternalServerError:
+			s.renderSecurity(w, r, u, st, errs.Message(err))
+		default:
+			s.renderError(w, r, err)
+		}
+		return
+	}
+	http.Redirect(w, r, "/settings/security?done=removed", http.StatusSeeOther)
+}

@@ -1,0 +1,6 @@
+package web
+
+import "net/http"
+
+// routesVerify registers the verify routes (owned by the verify work).
+func (s *Server) routesVerify(mux *http.ServeMux) {}
