@@ -17,6 +17,7 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/keyring"
+	"coffer/internal/notify"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
 )
@@ -164,6 +165,14 @@ func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, 
 		st.Close()
 		return nil, false, err
 	}
+	// Notifications go to DATA/mail until a mail server is configured:
+	// nothing is lost, and an operator can read them there.
+	mail, err := notify.NewDir(filepath.Join(dir, "mail"), "")
+	if err != nil {
+		st.Close()
+		return nil, false, err
+	}
+	svc.Notifier = mail
 	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
 	return &app{dir: dir, store: st, keys: keys, auth: svc, ledger: led, log: log}, created, nil
 }

@@ -15,9 +15,11 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"coffer/internal/access"
@@ -57,8 +59,11 @@ type ServeConfig struct {
 	LogFormat       string
 	HashWorkers     int
 	SecurityContact string
-	Auth            auth.Config
-	MasterKey       masterKeyConfig
+	// PublicURL is where users reach Coffer (links in notifications, the
+	// WebAuthn origin); default: https://HOST:PORT of --addr.
+	PublicURL string
+	Auth      auth.Config
+	MasterKey masterKeyConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
@@ -86,6 +91,11 @@ func (c ServeConfig) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		problems = append(problems, fmt.Errorf("--addr %q: want HOST:PORT", c.Addr))
+	}
+	if c.PublicURL != "" {
+		if u, err := neturl.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			problems = append(problems, fmt.Errorf("--public-url %q: want https://HOST[:PORT]", c.PublicURL))
+		}
 	}
 	if c.RedirectAddr != "" {
 		if _, _, err := net.SplitHostPort(c.RedirectAddr); err != nil {
@@ -119,6 +129,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	fs.IntVar(&cfg.HashWorkers, "hash-workers", cfg.HashWorkers, "concurrent password hashes (0: one per CPU core)")
 	fs.StringVar(&cfg.SecurityContact, "security-contact", "mailto:security@localhost", "Contact line of /.well-known/security.txt")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL users reach Coffer at, e.g. https://books.example.com (links in notifications, the WebAuthn origin; default: https:// and --addr)")
 	cfg.MasterKey.addFlags(fs)
 	a := &cfg.Auth
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
@@ -198,6 +209,10 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	addr := ln.Addr().(*net.TCPAddr)
 	host := publicHost(cfg.Addr)
 	url := fmt.Sprintf("https://%s", net.JoinHostPort(host, strconv.Itoa(addr.Port)))
+	a.auth.PublicURL = url
+	if cfg.PublicURL != "" {
+		a.auth.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	}
 	fmt.Fprintf(env.Stdout, "Coffer is serving at %s\n", url)
 	var redirect *http.Server
 	var redirectLn net.Listener
