@@ -430,9 +430,14 @@ func TestBrowserSignInLifecycle(t *testing.T) {
 	b.expectPage(b.signIn(email, password), http.StatusOK, "/login/mfa")
 	b.expectPage(b.click("a#use-recovery"), http.StatusOK, "/login/mfa?method=recovery_code")
 	b.fill("#code", codes[0])
-	b.expectPage(b.click("#mfa-submit"), http.StatusOK, "/dashboard")
+	// A recovery code usually means a lost device: the security page
+	// says what to do next.
+	b.expectPage(b.click("#mfa-submit"), http.StatusOK, "/settings/security")
+	if !b.has("#recovery-signin") {
+		t.Error("after a recovery-code sign-in the security page does not say how to replace the lost device")
+	}
 	if n := b.text("#recovery-codes-left"); n != "9" {
-		t.Errorf("after using a recovery code the dashboard shows %q left, want 9", n)
+		t.Errorf("after using a recovery code the security page shows %q left, want 9", n)
 	}
 	b.signOut()
 

@@ -151,6 +151,9 @@ type Settings struct {
 	// RequirePhishingResistant requires a phishing-resistant factor
 	// (WebAuthn or push) of owners and advisers once such factors exist.
 	RequirePhishingResistant bool
+	// ForbidPasskeySignIn makes members sign in with their password even
+	// when they have a passkey (which then serves as the second step).
+	ForbidPasskeySignIn bool
 }
 
 // DefaultSettings match the platform defaults.

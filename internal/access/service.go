@@ -523,9 +523,9 @@ func (s *Service) UpdateSettings(ctx context.Context, a ledger.Actor, orgID int6
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, a, "org.settings.change", audit.Success, fmt.Sprintf("org=%d session_idle=%s->%s session_absolute=%s->%s password_expiry_days=%d->%d forbid_sms=%t->%t require_phishing_resistant=%t->%t",
+	s.audit(ctx, a, "org.settings.change", audit.Success, fmt.Sprintf("org=%d session_idle=%s->%s session_absolute=%s->%s password_expiry_days=%d->%d forbid_sms=%t->%t require_phishing_resistant=%t->%t forbid_passkey_sign_in=%t->%t",
 		orgID, old.SessionIdle, st.SessionIdle, old.SessionAbsolute, st.SessionAbsolute, old.PasswordExpiryDays, st.PasswordExpiryDays,
-		old.ForbidSMS, st.ForbidSMS, old.RequirePhishingResistant, st.RequirePhishingResistant))
+		old.ForbidSMS, st.ForbidSMS, old.RequirePhishingResistant, st.RequirePhishingResistant, old.ForbidPasskeySignIn, st.ForbidPasskeySignIn))
 	return nil
 }
 

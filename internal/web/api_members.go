@@ -230,12 +230,15 @@ type settingsJSON struct {
 	PasswordExpiryDays       *int  `json:"password_expiry_days"`
 	ForbidSMS                *bool `json:"forbid_sms"`
 	RequirePhishingResistant *bool `json:"require_phishing_resistant"`
+	// ForbidPasskeySignIn is optional (false when left out): added after
+	// the others, so older clients' PUTs keep working.
+	ForbidPasskeySignIn *bool `json:"forbid_passkey_sign_in"`
 }
 
 func toSettingsJSON(st access.Settings) settingsJSON {
 	idle, abs := int(st.SessionIdle/time.Minute), int(st.SessionAbsolute/time.Hour)
 	return settingsJSON{SessionIdleMinutes: &idle, SessionAbsoluteHours: &abs, PasswordExpiryDays: &st.PasswordExpiryDays,
-		ForbidSMS: &st.ForbidSMS, RequirePhishingResistant: &st.RequirePhishingResistant}
+		ForbidSMS: &st.ForbidSMS, RequirePhishingResistant: &st.RequirePhishingResistant, ForbidPasskeySignIn: &st.ForbidPasskeySignIn}
 }
 
 // settings turns a complete request into Settings; every field is needed,
@@ -269,6 +272,7 @@ func (j *settingsJSON) settings() (access.Settings, error) {
 		PasswordExpiryDays:       *j.PasswordExpiryDays,
 		ForbidSMS:                *j.ForbidSMS,
 		RequirePhishingResistant: *j.RequirePhishingResistant,
+		ForbidPasskeySignIn:      j.ForbidPasskeySignIn != nil && *j.ForbidPasskeySignIn,
 	}, nil
 }
 

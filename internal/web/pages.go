@@ -308,6 +308,11 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startSession(w, r, iss, u)
+	if p.Method == auth.MethodRecoveryCode {
+		// Most likely a lost device: the security page says what to do.
+		http.Redirect(w, r, "/settings/security", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 }
 
@@ -358,10 +363,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ss *session.S
 }
 
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
-	s.renderSecurity(w, r, u, http.StatusOK, "")
+	s.renderSecurity(w, r, ss, u, http.StatusOK, "")
 }
 
-func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, u *auth.User, status int, message string) {
+func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User, status int, message string) {
 	left, err := s.auth.RecoveryCodesLeft(r.Context(), u.ID)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -388,6 +393,9 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, u *auth.
 	}
 	d.Data["Factors"] = rows
 	d.Data["OnlyOne"] = len(rows) == 1
+	// Signing in with a recovery code usually means a lost device: say
+	// what to do next.
+	d.Data["RecoverySignIn"] = ss.MFAMethod == auth.MethodRecoveryCode
 	s.render(w, r, status, "security", d)
 }
 
@@ -411,7 +419,7 @@ func (s *Server) regenerateCodes(w http.ResponseWriter, r *http.Request, ss *ses
 	if err != nil {
 		if st := statusOf(err); st != http.StatusInternalServerError {
 			setRetryAfter(w, err)
-			s.renderSecurity(w, r, u, st, errs.Message(err))
+			s.renderSecurity(w, r, ss, u, st, errs.Message(err))
 			return
 		}
 		s.renderError(w, r, err)

@@ -276,6 +276,9 @@ func (s *Server) orgSettingsPage(w http.ResponseWriter, r *http.Request, o *orgR
 	if st.RequirePhishingResistant {
 		form.Set("require_phishing_resistant", "on")
 	}
+	if st.ForbidPasskeySignIn {
+		form.Set("forbid_passkey_sign_in", "on")
+	}
 	flash := ""
 	if r.URL.Query().Has("saved") {
 		flash = "Security settings saved."
@@ -292,6 +295,7 @@ func (s *Server) renderOrgSettings(w http.ResponseWriter, r *http.Request, o *or
 	d.Data["ExpiryDays"] = form.Get("password_expiry_days")
 	d.Data["ForbidSMS"] = form.Get("forbid_sms") != ""
 	d.Data["RequirePhishingResistant"] = form.Get("require_phishing_resistant") != ""
+	d.Data["ForbidPasskeySignIn"] = form.Get("forbid_passkey_sign_in") != ""
 	d.Data["ReturnTo"] = (&pageOrg{ID: o.Org.ID}).Path("settings")
 	s.render(w, r, status, "org_settings", d)
 }
@@ -332,6 +336,7 @@ func (s *Server) orgSettingsSubmit(w http.ResponseWriter, r *http.Request, o *or
 		PasswordExpiryDays:       expiry,
 		ForbidSMS:                form.Get("forbid_sms") != "",
 		RequirePhishingResistant: form.Get("require_phishing_resistant") != "",
+		ForbidPasskeySignIn:      form.Get("forbid_passkey_sign_in") != "",
 	}
 	if err := s.members.UpdateSettings(r.Context(), o.Actor(), o.Org.ID, st); err != nil {
 		if statusOf(err) == http.StatusBadRequest {

@@ -1,12 +1,16 @@
 package web
 
 import (
+	"encoding/base64"
+	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"coffer/internal/auth"
 	"coffer/internal/errs"
+	"coffer/internal/mfa"
 	"coffer/internal/session"
 )
 
@@ -18,6 +22,8 @@ func (s *Server) routesFactors(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/mfa/factors/{id}", s.apiRequireSession(s.apiRemoveFactor))
 	mux.HandleFunc("POST /settings/security/factors/{id}/rename", s.csrf(s.requireSession(s.renameFactorSubmit)))
 	mux.HandleFunc("POST /settings/security/factors/{id}/remove", s.csrf(s.requireSession(s.removeFactorSubmit)))
+	mux.HandleFunc("GET "+totpAddPath, s.requireSession(s.totpAddPage))
+	mux.HandleFunc("POST "+totpAddPath, s.csrf(s.requireSession(s.totpAddSubmit)))
 }
 
 type factorResponse struct {
@@ -101,7 +107,7 @@ func (s *Server) renameFactorSubmit(w http.ResponseWriter, r *http.Request, ss *
 	}
 	if _, err := s.auth.RenameFactor(r.Context(), u, id, r.PostForm.Get("name"), clientOf(r)); err != nil {
 		if st := statusOf(err); st != http.StatusInternalServerError {
-			s.renderSecurity(w, r, u, st, errs.Message(err))
+			s.renderSecurity(w, r, ss, u, st, errs.Message(err))
 			return
 		}
 		s.renderError(w, r, err)
@@ -123,11 +129,90 @@ func (s *Server) removeFactorSubmit(w http.ResponseWriter, r *http.Request, ss *
 			// to the list, where the user presses remove again.
 			http.Redirect(w, r, "/step-up?next="+url.QueryEscape("/settings/security"), http.StatusSeeOther)
 		case st != http.StatusInternalServerError:
-			s.renderSecurity(w, r, u, st, errs.Message(err))
+			s.renderSecurity(w, r, ss, u, st, errs.Message(err))
 		default:
 			s.renderError(w, r, err)
 		}
 		return
 	}
 	http.Redirect(w, r, "/settings/security?done=removed", http.StatusSeeOther)
+}
+
+// totpAddPath is the page that adds an authenticator app, or with
+// ?replace=ID switches from that one to a new one.
+const totpAddPath = "/settings/security/totp/add"
+
+func (s *Server) totpAddPage(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	replace, err := queryInt(r, "replace")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.renderTOTPAdd(w, r, ss, u, replace, http.StatusOK, "")
+}
+
+func (s *Server) renderTOTPAdd(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User, replace int64, status int, message string) {
+	en, err := s.auth.BeginTOTPEnrollment(r.Context(), auth.Actor{Session: ss, User: u}, true, clientOf(r))
+	if errs.Code(err) == errs.ESTEPUP {
+		next := totpAddPath
+		if replace != 0 {
+			next += "?replace=" + strconv.FormatInt(replace, 10)
+		}
+		http.Redirect(w, r, "/step-up?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	title := "Add an authenticator app"
+	if replace != 0 {
+		title = "Switch to a new authenticator app"
+	}
+	d := s.base(w, r, title)
+	d.User = userData(u)
+	d.Error = message
+	d.Data["QRDataURL"] = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(en.QRPNG))
+	d.Data["SecretDisplay"] = mfa.FormatSecretForDisplay(en.Secret)
+	d.Data["Account"] = en.Account
+	d.Data["Action"] = totpAddPath
+	d.Data["Adding"] = true
+	if replace != 0 {
+		d.Data["Replace"] = replace
+	}
+	s.render(w, r, status, "enroll", d)
+}
+
+func (s *Server) totpAddSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
+	var replace int64
+	if v := r.PostForm.Get("replace"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			s.renderError(w, r, errs.Errorf(errs.EINVALID, "The app to replace is not valid."))
+			return
+		}
+		replace = n
+	}
+	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), auth.Actor{Session: ss, User: u}, r.PostForm.Get("code"), replace, clientOf(r))
+	if err != nil {
+		switch st := statusOf(err); {
+		case errs.Code(err) == errs.ESTEPUP:
+			http.Redirect(w, r, "/step-up?next="+url.QueryEscape(totpAddPath), http.StatusSeeOther)
+		case st == http.StatusUnauthorized || st == http.StatusTooManyRequests || st == http.StatusBadRequest:
+			setRetryAfter(w, err)
+			s.renderTOTPAdd(w, r, ss, u, replace, st, errs.Message(err))
+		default:
+			s.renderError(w, r, err)
+		}
+		return
+	}
+	if len(res.RecoveryCodes) > 0 {
+		s.renderCodes(w, r, u, res.RecoveryCodes)
+		return
+	}
+	done := "added"
+	if replace != 0 {
+		done = "switched"
+	}
+	http.Redirect(w, r, "/settings/security?done="+done, http.StatusSeeOther)
 }

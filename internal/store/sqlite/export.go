@@ -39,8 +39,8 @@ var exportQueries = []exportQuery{
 	{access.ExportTable{Name: "orgs", Columns: []access.ExportColumn{
 		col("id", eInt), col("name", eText), col("currency", eText), col("lock_date", eText), col("created_at", eTime),
 		col("session_idle_seconds", eInt), col("session_absolute_seconds", eInt), col("password_expiry_days", eInt),
-		col("forbid_sms", eBool), col("require_phishing_resistant", eBool)}},
-		`SELECT id, name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant
+		col("forbid_sms", eBool), col("require_phishing_resistant", eBool), col("forbid_passkey_sign_in", eBool)}},
+		`SELECT id, name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant, 1 - allow_passkey_sign_in
 		FROM orgs WHERE id = ?`},
 	{access.ExportTable{Name: "accounts", Columns: []access.ExportColumn{
 		col("id", eInt), col("code", eText), col("name", eText), col("type", eText), col("system", eText),

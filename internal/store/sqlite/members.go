@@ -262,8 +262,8 @@ func (s *Store) UpdateOrgSettings(ctx context.Context, orgID int64, st access.Se
 			return notFound("organisation", err)
 		}
 		old = o.Settings
-		_, err = tx.ExecContext(ctx, `UPDATE orgs SET session_idle_secs = ?, session_absolute_secs = ?, password_expiry_days = ?, forbid_sms = ?, require_phishing_resistant = ? WHERE id = ?`,
-			int64(st.SessionIdle/time.Second), int64(st.SessionAbsolute/time.Second), st.PasswordExpiryDays, st.ForbidSMS, st.RequirePhishingResistant, orgID)
+		_, err = tx.ExecContext(ctx, `UPDATE orgs SET session_idle_secs = ?, session_absolute_secs = ?, password_expiry_days = ?, forbid_sms = ?, require_phishing_resistant = ?, allow_passkey_sign_in = ? WHERE id = ?`,
+			int64(st.SessionIdle/time.Second), int64(st.SessionAbsolute/time.Second), st.PasswordExpiryDays, st.ForbidSMS, st.RequirePhishingResistant, !st.ForbidPasskeySignIn, orgID)
 		if err != nil {
 			return fmt.Errorf("update settings: %w", err)
 		}

@@ -14,12 +14,12 @@ import (
 
 var _ access.Store = (*Store)(nil)
 
-const orgColumns = `id, name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant`
+const orgColumns = `id, name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant, 1 - allow_passkey_sign_in`
 
 func scanOrg(row rowScanner, extra ...any) (*access.Org, error) {
 	var o access.Org
 	var created, idle, abs int64
-	dest := append([]any{&o.ID, &o.Name, &o.Currency, &o.LockDate, &created, &idle, &abs, &o.Settings.PasswordExpiryDays, &o.Settings.ForbidSMS, &o.Settings.RequirePhishingResistant}, extra...)
+	dest := append([]any{&o.ID, &o.Name, &o.Currency, &o.LockDate, &created, &idle, &abs, &o.Settings.PasswordExpiryDays, &o.Settings.ForbidSMS, &o.Settings.RequirePhishingResistant, &o.Settings.ForbidPasskeySignIn}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -32,9 +32,9 @@ func scanOrg(row rowScanner, extra ...any) (*access.Org, error) {
 func (s *Store) CreateOrg(ctx context.Context, o *access.Org, ownerID int64, rates []ledger.TaxRate, chart []ledger.Account) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		st := o.Settings
-		res, err := tx.ExecContext(ctx, `INSERT INTO orgs (name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.Name, o.Currency, o.LockDate, unix(o.CreatedAt),
-			int64(st.SessionIdle/time.Second), int64(st.SessionAbsolute/time.Second), st.PasswordExpiryDays, st.ForbidSMS, st.RequirePhishingResistant)
+		res, err := tx.ExecContext(ctx, `INSERT INTO orgs (name, currency, lock_date, created_at, session_idle_secs, session_absolute_secs, password_expiry_days, forbid_sms, require_phishing_resistant, allow_passkey_sign_in)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.Name, o.Currency, o.LockDate, unix(o.CreatedAt),
+			int64(st.SessionIdle/time.Second), int64(st.SessionAbsolute/time.Second), st.PasswordExpiryDays, st.ForbidSMS, st.RequirePhishingResistant, !st.ForbidPasskeySignIn)
 		if err != nil {
 			if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 				return errs.Errorf(errs.ECONFLICT, "An organisation with that name already exists.")
@@ -99,7 +99,7 @@ func (s *Store) FindOrgByName(ctx context.Context, name string) (*access.Org, er
 
 // FindUserOrgs implements access.Store.
 func (s *Store) FindUserOrgs(ctx context.Context, userID int64) ([]*access.OrgMembership, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.name, o.currency, o.lock_date, o.created_at, o.session_idle_secs, o.session_absolute_secs, o.password_expiry_days, o.forbid_sms, o.require_phishing_resistant, m.role
+	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.name, o.currency, o.lock_date, o.created_at, o.session_idle_secs, o.session_absolute_secs, o.password_expiry_days, o.forbid_sms, o.require_phishing_resistant, 1 - o.allow_passkey_sign_in, m.role
 		FROM memberships m JOIN orgs o ON o.id = m.org_id WHERE m.user_id = ? ORDER BY o.name`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("find user orgs: %w", err)
