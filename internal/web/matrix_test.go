@@ -16,6 +16,7 @@ import (
 	"coffer/internal/access"
 	"coffer/internal/auth"
 	"coffer/internal/ledger"
+	"coffer/internal/store/sqlite"
 )
 
 // matrixEnv is a real server (real SQLite, real services) with one
@@ -23,6 +24,7 @@ import (
 // second factor is fresh, and an outsider who belongs to another
 // organisation only.
 type matrixEnv struct {
+	store    *sqlite.Store
 	handler  http.Handler
 	server   *Server
 	org      *access.Org
@@ -35,7 +37,7 @@ func newMatrixEnv(t *testing.T) *matrixEnv {
 	ctx := t.Context()
 	ts := newTestServer(t)
 	st := ts.store
-	env := &matrixEnv{server: ts.server, tokens: map[access.Role]string{}}
+	env := &matrixEnv{store: ts.store, server: ts.server, tokens: map[access.Role]string{}}
 	env.handler = ts.server.Handler()
 	now := time.Now().UTC()
 	newMember := func(email string) (*auth.User, string) {
