@@ -58,15 +58,20 @@ func methodsFor(factors []*Factor, rules FactorRules) []string {
 	for _, f := range factors {
 		has[f.Kind] = true
 	}
+	// Phishing-resistant methods first: the sign-in page offers the first
+	// one and links to the others.
 	var out []string
+	for _, k := range []string{KindWebAuthn, KindPush} {
+		if has[k] {
+			out = append(out, k)
+		}
+	}
 	// A Verify device shows offline codes too.
 	if has[KindTOTP] || has[KindPush] {
 		out = append(out, MethodTOTP)
 	}
-	for _, k := range []string{KindWebAuthn, KindPush, KindHOTP} {
-		if has[k] {
-			out = append(out, k)
-		}
+	if has[KindHOTP] {
+		out = append(out, MethodHOTP)
 	}
 	if has[KindSMS] && !rules.ForbidSMS {
 		out = append(out, MethodSMS)
