@@ -99,7 +99,7 @@ var exportQueries = []exportQuery{
 		col("user_id", eInt), col("email", eText), col("name", eText), col("role", eText), col("joined_at", eTime),
 		col("last_login_at", eTime), col("mfa_methods", eText)}},
 		`SELECT u.id, u.email, u.name, m.role, m.created_at, u.last_login_at,
-		CASE WHEN EXISTS (SELECT 1 FROM mfa_factors t WHERE t.user_id = u.id AND t.confirmed = 1) THEN 'totp' ELSE '' END
+		COALESCE((SELECT group_concat(kind, ' ') FROM (SELECT DISTINCT kind FROM mfa_factors t WHERE t.user_id = u.id AND t.confirmed = 1 ORDER BY kind)), '')
 		FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ? ORDER BY u.id`},
 }
 
