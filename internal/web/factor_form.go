@@ -40,12 +40,12 @@ func (s *Server) factorForm(ctx context.Context, d pageData, userID int64, metho
 // fillFactorForm is factorForm once the user's methods are known.
 func fillFactorForm(d pageData, methods []string, method, action, formID, next string, strong bool) {
 	if strong {
-		methods = slices.DeleteFunc(methods, func(m string) bool { return !auth.PhishingResistant(m) })
-		if len(methods) == 0 {
-			// Nothing strong to offer: say so rather than show a form that
-			// cannot satisfy the request.
+		if resistant := slices.DeleteFunc(slices.Clone(methods), func(m string) bool { return !auth.PhishingResistant(m) }); len(resistant) > 0 {
+			methods = resistant
+		} else {
+			// Nothing strong to offer: the page says how to add one, and the
+			// form takes what the user has, which is what adding one needs.
 			d.Data["NoStrongFactor"] = true
-			methods = []string{auth.MethodTOTP}
 		}
 	}
 	if !slices.Contains(methods, method) {
