@@ -111,7 +111,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, u *User, at Attempt, p 
 	case MethodHOTP:
 		err = s.checkHOTP(ctx, u, p.Code, c, now)
 	case MethodSMS:
-		err = s.checkSMS(ctx, u, p.Code, c, now)
+		err = s.checkSMS(ctx, u, at, p.Code, c, now)
 	case MethodWebAuthn:
 		err = s.checkWebAuthn(ctx, u, at, p.Credential, c, now)
 	case MethodPush:

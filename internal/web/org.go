@@ -211,6 +211,9 @@ func (s *Server) apiStepUp(w http.ResponseWriter, r *http.Request, ss *session.S
 		return
 	}
 	if err := s.auth.StepUp(r.Context(), ss, u, req.proof(auth.MethodTOTP), clientOf(r)); err != nil {
+		if pushPending(w, err) {
+			return
+		}
 		writeJSONError(w, r, s.log, err)
 		return
 	}
@@ -252,6 +255,7 @@ func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, u *auth.Us
 	d := s.base(w, r, "Confirm it's you")
 	d.User = userData(u)
 	d.Error = message
+	d.Data["SMSSent"] = r.URL.Query().Get("sent")
 	if err := s.factorForm(r.Context(), d, u.ID, method, "/step-up", "step-up", next, strong); err != nil {
 		s.renderError(w, r, err)
 		return

@@ -284,6 +284,7 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderMFA(w http.ResponseWriter, r *http.Request, u *auth.User, method string, status int, message string) {
 	d := s.base(w, r, "Two-step verification")
 	d.Error = message
+	d.Data["SMSSent"] = r.URL.Query().Get("sent")
 	if err := s.factorForm(r.Context(), d, u.ID, method, "/login/mfa", "mfa", "", false); err != nil {
 		s.renderError(w, r, err)
 		return
@@ -396,6 +397,14 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, ss *sess
 	// Signing in with a recovery code usually means a lost device: say
 	// what to do next.
 	d.Data["RecoverySignIn"] = ss.MFAMethod == auth.MethodRecoveryCode
+	// A support-assisted reset under way is shown where the member can
+	// cancel it.
+	if res, err := s.auth.OpenReset(r.Context(), 0, u.ID); err == nil {
+		d.Data["Reset"] = res
+	} else if errs.Code(err) != errs.ENOTFOUND {
+		s.renderError(w, r, err)
+		return
+	}
 	s.render(w, r, status, "security", d)
 }
 
@@ -408,10 +417,11 @@ type factorRow struct {
 
 // securityFlash is what the security page says after a change (?done=…).
 var securityFlash = map[string]string{
-	"renamed":  "Factor renamed.",
-	"removed":  "Factor removed.",
-	"added":    "Factor added.",
-	"switched": "Authenticator app switched. Codes from the old app no longer work.",
+	"renamed":         "Factor renamed.",
+	"removed":         "Factor removed.",
+	"added":           "Factor added.",
+	"switched":        "Authenticator app switched. Codes from the old app no longer work.",
+	"reset_cancelled": "The reset of your two-step verification was cancelled. Your second factors stay as they are.",
 }
 
 func (s *Server) regenerateCodes(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {

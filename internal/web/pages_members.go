@@ -29,6 +29,10 @@ var memberNotices = map[string]string{
 	"role":    "The member's role was changed.",
 	"removed": "The member was removed. Their next request to this organisation is refused.",
 	"revoked": "The invitation was revoked; its link no longer works.",
+
+	// Support-assisted second-factor reset (routes_reset.go).
+	noticeResetStarted:   "A reset of the member's two-step verification was started. They must confirm it through the link emailed to them; it then takes effect after the waiting period.",
+	noticeResetCancelled: "The reset of the member's two-step verification was cancelled.",
 }
 
 type memberRow struct {
@@ -44,6 +48,9 @@ type memberRow struct {
 	RolePath          string
 	RemovePath        string
 	Flags             []string
+	// ResetPath starts a reset of the member's second factors; Reset
+	// describes one in progress, whose cancel form posts to ResetCancelPath.
+	ResetPath, ResetCancelPath, Reset string
 }
 
 type invitationRow struct {
@@ -80,7 +87,8 @@ func toMemberRow(o *orgReq, m *access.Member) memberRow {
 	}
 	return memberRow{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, MFA: mfa, RecoveryCodesLeft: m.RecoveryCodesLeft,
 		LastLogin: pageTime(m.LastLoginAt), Joined: pageTime(m.JoinedAt), Self: m.UserID == o.User.ID,
-		RolePath: p.Path("members", m.UserID, "role"), RemovePath: p.Path("members", m.UserID, "remove")}
+		RolePath: p.Path("members", m.UserID, "role"), RemovePath: p.Path("members", m.UserID, "remove"),
+		ResetPath: p.Path("members", m.UserID, "mfa-reset"), ResetCancelPath: p.Path("members", m.UserID, "mfa-reset", "cancel")}
 }
 
 func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, o *orgReq) {
@@ -108,6 +116,10 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, o *orgReq
 	rows := make([]memberRow, len(ms))
 	for i, m := range ms {
 		rows[i] = toMemberRow(o, m)
+	}
+	if err := s.markResets(ctx, o, rows); err != nil {
+		s.renderError(w, r, err)
+		return
 	}
 	p := &pageOrg{ID: o.Org.ID}
 	irows := make([]invitationRow, len(invs))

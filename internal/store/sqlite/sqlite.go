@@ -566,6 +566,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Dura
 			{`DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`, []any{now.Unix(), now.Add(-idle).Unix()}},
 			{`DELETE FROM rate_limits WHERE window_end <= ?`, []any{now.Unix()}},
 			{`DELETE FROM mfa_challenges WHERE expires_at <= ?`, []any{now.Unix()}},
+			{`DELETE FROM sms_codes WHERE expires_at <= ?`, []any{now.Unix()}},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 				return fmt.Errorf("delete expired: %w", err)
