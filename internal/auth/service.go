@@ -21,6 +21,7 @@ import (
 	"coffer/internal/mfa"
 	"coffer/internal/notify"
 	"coffer/internal/session"
+	"coffer/internal/sms"
 )
 
 // Sealer is what auth needs from the keyring: authenticated encryption bound
@@ -64,6 +65,12 @@ type Config struct {
 	// DeviceCookieTTL is how long a device that signed in stays trusted for
 	// the priority hashing lane.
 	DeviceCookieTTL time.Duration
+	// ResetWait is the waiting period between a member confirming a
+	// support-assisted factor reset and the reset taking effect.
+	ResetWait time.Duration
+	// PushTTL is how long a Coffer Verify push request waits for an answer
+	// (0: DefaultPushTTL).
+	PushTTL time.Duration
 }
 
 // DefaultConfig returns the defaults described in SECURITY-CHECKLIST.md.
@@ -80,6 +87,8 @@ func DefaultConfig() Config {
 		PendingTTL:               10 * time.Minute,
 		StepUpMaxAge:             5 * time.Minute,
 		DeviceCookieTTL:          90 * 24 * time.Hour,
+		ResetWait:                24 * time.Hour,
+		PushTTL:                  DefaultPushTTL,
 	}
 }
 
@@ -109,6 +118,12 @@ func (c Config) Validate() error {
 	}
 	if c.StepUpMaxAge < time.Minute || c.StepUpMaxAge > 15*time.Minute {
 		problems = append(problems, fmt.Errorf("step-up age %s must be between 1m and 15m", c.StepUpMaxAge))
+	}
+	if err := c.validatePush(); err != nil {
+		problems = append(problems, err)
+	}
+	if c.ResetWait < time.Second || c.ResetWait > 30*24*time.Hour {
+		problems = append(problems, fmt.Errorf("factor reset waiting period %s must be between 1s and 720h", c.ResetWait))
 	}
 	return errors.Join(problems...)
 }
@@ -156,6 +171,8 @@ type Service struct {
 	Notifier notify.Notifier
 	// PublicURL is where users reach Coffer, for links in notifications.
 	PublicURL string
+	// SMS sends codes by SMS or voice call; nil: that factor is off.
+	SMS sms.Provider
 }
 
 // NewService returns a Service. The pool bounds concurrent hashing.
@@ -958,6 +975,9 @@ func (s *Service) LogoutEverywhere(ctx context.Context, u *User, c Client) (int,
 
 // Sweep deletes expired pending logins, sessions and rate-limit windows.
 func (s *Service) Sweep(ctx context.Context) error {
+	if err := s.CompleteDueResets(ctx); err != nil {
+		return err
+	}
 	return s.store.DeleteExpired(ctx, s.Now(), s.cfg.Session.IdleTimeout)
 }
 

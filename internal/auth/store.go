@@ -115,6 +115,9 @@ type RecoveryCode struct {
 // duplicate email; other errors are internal.
 type Store interface {
 	audit.Store
+	ResetStore
+	SMSStore
+	PushStore
 
 	CreateUser(ctx context.Context, u *User) error
 	FindUserByID(ctx context.Context, id int64) (*User, error)

@@ -17,8 +17,8 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/keyring"
-	"coffer/internal/notify"
 	"coffer/internal/ledger"
+	"coffer/internal/notify"
 	"coffer/internal/store/sqlite"
 )
 
@@ -45,6 +45,8 @@ Usage:
   coffer admin org delete [flags]      delete an organisation and destroy its data keys
   coffer keys status|rotate|rotate-master [flags]
                                        data keys, rotation, master key rotation
+  coffer verify pair|list|approve|code [flags]
+                                       Coffer Verify: approve sign-ins from this device
   coffer help [command]                show help
 
 Run "coffer <command> -h" for a command's flags.
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return runAdmin(ctx, args[1:], env)
 	case "keys":
 		return runKeys(ctx, args[1:], env)
+	case "verify":
+		return runVerify(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-h"}, env)

@@ -64,6 +64,7 @@ type ServeConfig struct {
 	PublicURL string
 	Auth      auth.Config
 	MasterKey masterKeyConfig
+	SMS       smsConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
@@ -111,6 +112,9 @@ func (c ServeConfig) Validate() error {
 	if err := c.MasterKey.validate(); err != nil {
 		problems = append(problems, err)
 	}
+	if err := c.SMS.validate(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Auth.Validate(); err != nil {
 		problems = append(problems, err)
 	}
@@ -119,7 +123,7 @@ func (c ServeConfig) Validate() error {
 
 func runServe(ctx context.Context, args []string, env Env) error {
 	cfg := DefaultServeConfig(env)
-	fs := newFlagSet("serve", serveHelp, env)
+	fs := newFlagSet("serve", serveHelp+serveSMSHelp, env)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTPS listen address HOST:PORT")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file (default: self-signed, generated in the data directory)")
@@ -131,11 +135,14 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.SecurityContact, "security-contact", "mailto:security@localhost", "Contact line of /.well-known/security.txt")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL users reach Coffer at, e.g. https://books.example.com (links in notifications, the WebAuthn origin; default: https:// and --addr)")
 	cfg.MasterKey.addFlags(fs)
+	cfg.SMS.addFlags(fs)
 	a := &cfg.Auth
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
 	fs.Func("argon2-memory-kib", "argon2id memory in KiB (default 19456)", uintFlag(&a.Argon2.MemoryKiB))
 	fs.DurationVar(&a.Session.IdleTimeout, "session-idle", a.Session.IdleTimeout, "session idle timeout")
 	fs.DurationVar(&a.Session.AbsoluteTimeout, "session-absolute", a.Session.AbsoluteTimeout, "session absolute timeout")
+	fs.DurationVar(&a.PushTTL, "push-ttl", a.PushTTL, "how long a Coffer Verify push request waits for an answer (5s to 5m)")
+	fs.DurationVar(&a.ResetWait, "mfa-reset-wait", a.ResetWait, "waiting period between a member confirming a support-assisted two-step verification reset and the reset taking effect")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -167,6 +174,9 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	}
 	defer a.Close()
 	defer resumeRotations(ctx, a, log)()
+	if a.auth.SMS, err = cfg.SMS.provider(cfg.DataDir, env); err != nil {
+		return err
+	}
 	if createdKey {
 		log.Info("generated master key", "path", filepath.Join(cfg.DataDir, "master.key"))
 	}

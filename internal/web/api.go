@@ -80,6 +80,9 @@ func (s *Server) apiLoginMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	c := clientOf(r)
 	iss, err := s.auth.VerifySecondFactor(r.Context(), req.LoginToken, req.proof(""), c)
+	if pushPending(w, err) {
+		return
+	}
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return

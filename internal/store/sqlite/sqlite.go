@@ -567,6 +567,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, idle time.Dura
 			{`DELETE FROM rate_limits WHERE window_end <= ?`, []any{now.Unix()}},
 			{`DELETE FROM mfa_challenges WHERE expires_at <= ?`, []any{now.Unix()}},
 			{`DELETE FROM sms_codes WHERE expires_at <= ?`, []any{now.Unix()}},
+			// Push requests are kept a day: the fatigue rule counts the
+			// denied and ignored ones of the last 15 minutes.
+			{`DELETE FROM push_requests WHERE expires_at <= ?`, []any{now.Add(-24 * time.Hour).Unix()}},
+			{`DELETE FROM push_device_signatures WHERE expires_at <= ?`, []any{now.Unix()}},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 				return fmt.Errorf("delete expired: %w", err)
