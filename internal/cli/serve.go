@@ -77,6 +77,7 @@ func DefaultServeConfig(env Env) ServeConfig {
 		HashWorkers: 0,
 		Auth:        auth.DefaultConfig(),
 		MasterKey:   defaultMasterKeyConfig(env),
+		SMS:         smsConfig{Provider: smsProviderOutbox},
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v

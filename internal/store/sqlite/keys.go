@@ -420,7 +420,7 @@ func (s *Store) DeleteOrg(ctx context.Context, orgID int64, confirmName string, 
 var orgTables = []string{
 	"bank_transactions", "bank_imports", "credit_allocations", "payments",
 	"invoice_lines", "invoices", "journal_lines", "journals", "bank_accounts",
-	"contacts", "accounts", "tax_rates", "invitations", "memberships", "idempotency_keys",
+	"contacts", "accounts", "tax_rates", "invitations", "mfa_resets", "memberships", "idempotency_keys",
 }
 
 // OrgTables returns the tables DeleteOrg empties of an organisation's rows.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,14 +47,14 @@ func newResetFixture(t *testing.T) *resetFixture {
 	return f
 }
 
-var resetSeq int
+var resetSeq atomic.Int64
 
 // newReset is an unconfirmed reset of userID in orgID by startedBy, with
 // fresh tokens, created at t0.
 func newReset(orgID, startedBy, userID int64) *auth.Reset {
-	resetSeq++
+	n := resetSeq.Add(1)
 	return &auth.Reset{UserID: userID, OrgID: orgID, StartedBy: startedBy, Status: auth.ResetAwaiting,
-		ConfirmHash: session.HashToken(fmt.Sprintf("confirm-%d", resetSeq)), CancelHash: session.HashToken(fmt.Sprintf("cancel-%d", resetSeq)),
+		ConfirmHash: session.HashToken(fmt.Sprintf("confirm-%d", n)), CancelHash: session.HashToken(fmt.Sprintf("cancel-%d", n)),
 		CreatedAt: t0, ConfirmBy: t0.Add(auth.ResetLinkTTL)}
 }
 
