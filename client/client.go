@@ -110,6 +110,12 @@ func (c *Client) Do(ctx context.Context, method, path, token string, body, out a
 	if err != nil {
 		return err
 	}
+	return decodeAnswer(resp, out)
+}
+
+// decodeAnswer reads an API answer: an *Error for a status outside 2xx,
+// else the JSON body into out (when out is non-nil).
+func decodeAnswer(resp *http.Response, out any) error {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {

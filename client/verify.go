@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -199,27 +198,7 @@ func (d *Device) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var env struct {
-			Error Error `json:"error"`
-		}
-		e := &Error{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
-		if json.Unmarshal(data, &env) == nil {
-			e.Code, e.Message = env.Error.Code, env.Error.Message
-		}
-		return e
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
-	}
-	return nil
+	return decodeAnswer(resp, out)
 }
 
 // PushRequests returns the pending sign-in requests, waiting up to wait

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
 // WebAuthnOptions are options for the browser's navigator.credentials
@@ -16,15 +15,7 @@ type WebAuthnOptions struct {
 }
 
 // WebAuthnFactor is a registered security key or passkey.
-type WebAuthnFactor struct {
-	ID                int64      `json:"id"`
-	Type              string     `json:"type"`
-	Name              string     `json:"name"`
-	Hint              string     `json:"hint"`
-	CreatedAt         time.Time  `json:"created_at"`
-	LastUsedAt        *time.Time `json:"last_used_at"`
-	PhishingResistant bool       `json:"phishing_resistant"`
-}
+type WebAuthnFactor = Factor
 
 // WebAuthnRegisterOptions starts registering a security key, or with
 // passkey a passkey for sign-in without a password. The session needs a

@@ -46,6 +46,11 @@ there and answers every request with a 308 redirect to the same path over
 HTTPS, and nothing else.
 
 Environment: COFFER_DATA and COFFER_ADDR set the defaults of --data and --addr.
+
+Security notifications (a factor added or removed, a reset started, a
+sign-in denied on Coffer Verify) are written as .eml files, mode 0600, to
+DATA/mail until a mail server can be configured. Links in them and the
+WebAuthn origin use --public-url.
 `
 
 // ServeConfig is the configuration of coffer serve.

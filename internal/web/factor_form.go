@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"coffer/internal/auth"
+	"coffer/internal/errs"
 )
 
 // altMethod is a link to verify with another method.
@@ -96,4 +97,20 @@ func proofFromForm(r *http.Request) auth.Proof {
 		p.Method = auth.MethodTOTP
 	}
 	return p
+}
+
+// pageRefusal answers a page form whose action failed: a second factor too
+// old for it goes to the step-up page, which comes back to next; a refusal
+// the person can act on shows the form again with its message; anything
+// else is the error page.
+func (s *Server) pageRefusal(w http.ResponseWriter, r *http.Request, err error, next string, again func(status int, message string)) {
+	switch st := statusOf(err); {
+	case errs.Code(err) == errs.ESTEPUP:
+		http.Redirect(w, r, "/step-up?next="+url.QueryEscape(next), http.StatusSeeOther)
+	case st == http.StatusInternalServerError:
+		s.renderError(w, r, err)
+	default:
+		setRetryAfter(w, err)
+		again(st, errs.Message(err))
+	}
 }

@@ -123,16 +123,9 @@ func (s *Server) removeFactorSubmit(w http.ResponseWriter, r *http.Request, ss *
 		return
 	}
 	if err := s.auth.RemoveFactor(r.Context(), ss, u, id, clientOf(r)); err != nil {
-		switch st := statusOf(err); {
-		case errs.Code(err) == errs.ESTEPUP:
-			// Removing needs a fresh factor; the step-up page comes back here
-			// to the list, where the user presses remove again.
-			http.Redirect(w, r, "/step-up?next="+url.QueryEscape("/settings/security"), http.StatusSeeOther)
-		case st != http.StatusInternalServerError:
-			s.renderSecurity(w, r, ss, u, st, errs.Message(err))
-		default:
-			s.renderError(w, r, err)
-		}
+		// Removing needs a fresh factor; the step-up page comes back to the
+		// list, where the user presses remove again.
+		s.pageRefusal(w, r, err, "/settings/security", func(status int, message string) { s.renderSecurity(w, r, ss, u, status, message) })
 		return
 	}
 	http.Redirect(w, r, "/settings/security?done=removed", http.StatusSeeOther)
@@ -195,15 +188,7 @@ func (s *Server) totpAddSubmit(w http.ResponseWriter, r *http.Request, ss *sessi
 	}
 	res, err := s.auth.ConfirmTOTPEnrollment(r.Context(), auth.Actor{Session: ss, User: u}, r.PostForm.Get("code"), replace, clientOf(r))
 	if err != nil {
-		switch st := statusOf(err); {
-		case errs.Code(err) == errs.ESTEPUP:
-			http.Redirect(w, r, "/step-up?next="+url.QueryEscape(totpAddPath), http.StatusSeeOther)
-		case st == http.StatusUnauthorized || st == http.StatusTooManyRequests || st == http.StatusBadRequest:
-			setRetryAfter(w, err)
-			s.renderTOTPAdd(w, r, ss, u, replace, st, errs.Message(err))
-		default:
-			s.renderError(w, r, err)
-		}
+		s.pageRefusal(w, r, err, totpAddPath, func(status int, message string) { s.renderTOTPAdd(w, r, ss, u, replace, status, message) })
 		return
 	}
 	if len(res.RecoveryCodes) > 0 {

@@ -99,17 +99,11 @@ func (s *Server) renderHOTP(w http.ResponseWriter, r *http.Request, ss *session.
 func (s *Server) hotpRegisterSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 	f := r.PostForm
 	_, err := s.auth.RegisterHOTP(r.Context(), ss, u, f.Get("name"), f.Get("secret"), f.Get("code1"), f.Get("code2"), clientOf(r))
-	switch {
-	case err == nil:
-		http.Redirect(w, r, "/settings/security?done=added", http.StatusSeeOther)
-	case errs.Code(err) == errs.ESTEPUP:
-		http.Redirect(w, r, "/step-up?next="+url.QueryEscape(hotpPagePath), http.StatusSeeOther)
-	case statusOf(err) == http.StatusInternalServerError:
-		s.renderError(w, r, err)
-	default:
-		setRetryAfter(w, err)
-		s.renderHOTP(w, r, ss, u, statusOf(err), errs.Message(err), f)
+	if err != nil {
+		s.pageRefusal(w, r, err, hotpPagePath, func(status int, message string) { s.renderHOTP(w, r, ss, u, status, message, f) })
+		return
 	}
+	http.Redirect(w, r, "/settings/security?done=added", http.StatusSeeOther)
 }
 
 func (s *Server) hotpResyncSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {

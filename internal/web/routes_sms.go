@@ -177,30 +177,18 @@ func (s *Server) renderSMS(w http.ResponseWriter, r *http.Request, ss *session.S
 func (s *Server) smsRegisterSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 	f := r.PostForm
 	_, err := s.auth.RegisterSMS(r.Context(), ss, u, f.Get("phone"), f.Get("name"), f.Get("channel"), clientOf(r))
-	switch {
-	case err == nil:
-		http.Redirect(w, r, smsPagePath+"?sent=1", http.StatusSeeOther)
-	case errs.Code(err) == errs.ESTEPUP:
-		http.Redirect(w, r, "/step-up?next="+url.QueryEscape(smsPagePath), http.StatusSeeOther)
-	case statusOf(err) == http.StatusInternalServerError:
-		s.renderError(w, r, err)
-	default:
-		setRetryAfter(w, err)
-		s.renderSMS(w, r, ss, u, statusOf(err), errs.Message(err), false)
+	if err != nil {
+		s.pageRefusal(w, r, err, smsPagePath, func(status int, message string) { s.renderSMS(w, r, ss, u, status, message, false) })
+		return
 	}
+	http.Redirect(w, r, smsPagePath+"?sent=1", http.StatusSeeOther)
 }
 
 func (s *Server) smsConfirmSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 	_, err := s.auth.ConfirmSMS(r.Context(), ss, u, r.PostForm.Get("code"), clientOf(r))
-	switch {
-	case err == nil:
-		http.Redirect(w, r, "/settings/security?done=added", http.StatusSeeOther)
-	case errs.Code(err) == errs.ESTEPUP:
-		http.Redirect(w, r, "/step-up?next="+url.QueryEscape(smsPagePath), http.StatusSeeOther)
-	case statusOf(err) == http.StatusInternalServerError:
-		s.renderError(w, r, err)
-	default:
-		setRetryAfter(w, err)
-		s.renderSMS(w, r, ss, u, statusOf(err), errs.Message(err), true)
+	if err != nil {
+		s.pageRefusal(w, r, err, smsPagePath, func(status int, message string) { s.renderSMS(w, r, ss, u, status, message, true) })
+		return
 	}
+	http.Redirect(w, r, "/settings/security?done=added", http.StatusSeeOther)
 }

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -300,14 +299,7 @@ func (s *Server) renderVerifySettings(w http.ResponseWriter, r *http.Request, u 
 func (s *Server) verifyPairSubmit(w http.ResponseWriter, r *http.Request, ss *session.Session, u *auth.User) {
 	p, err := s.auth.BeginVerifyPairing(r.Context(), auth.Actor{Session: ss, User: u}, r.PostForm.Get("name"), clientOf(r))
 	if err != nil {
-		switch st := statusOf(err); {
-		case errs.Code(err) == errs.ESTEPUP:
-			http.Redirect(w, r, "/step-up?next="+url.QueryEscape("/settings/security/verify"), http.StatusSeeOther)
-		case st != http.StatusInternalServerError:
-			s.renderVerifySettings(w, r, u, nil, st, errs.Message(err))
-		default:
-			s.renderError(w, r, err)
-		}
+		s.pageRefusal(w, r, err, "/settings/security/verify", func(status int, message string) { s.renderVerifySettings(w, r, u, nil, status, message) })
 		return
 	}
 	s.renderVerifySettings(w, r, u, p, http.StatusOK, "")
