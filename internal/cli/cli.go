@@ -47,6 +47,10 @@ Usage:
                                        data keys, rotation, master key rotation
   coffer verify pair|list|approve|code [flags]
                                        Coffer Verify: approve sign-ins from this device
+  coffer backup now|list|verify|status|prune [flags]
+                                       encrypted backups
+  coffer restore ID --to NEWDIR [flags]
+                                       restore a backup into a new data directory
   coffer help [command]                show help
 
 Run "coffer <command> -h" for a command's flags.
@@ -89,6 +93,10 @@ func run(ctx context.Context, args []string, env Env) error {
 		return runKeys(ctx, args[1:], env)
 	case "verify":
 		return runVerify(ctx, args[1:], env)
+	case "backup":
+		return runBackup(ctx, args[1:], env)
+	case "restore":
+		return runRestore(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-h"}, env)

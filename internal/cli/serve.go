@@ -70,6 +70,7 @@ type ServeConfig struct {
 	Auth      auth.Config
 	MasterKey masterKeyConfig
 	SMS       smsConfig
+	Backup    backupConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
@@ -83,6 +84,7 @@ func DefaultServeConfig(env Env) ServeConfig {
 		Auth:        auth.DefaultConfig(),
 		MasterKey:   defaultMasterKeyConfig(env),
 		SMS:         smsConfig{Provider: smsProviderOutbox},
+		Backup:      defaultBackupConfig(),
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v
@@ -121,6 +123,9 @@ func (c ServeConfig) Validate() error {
 	if err := c.SMS.validate(); err != nil {
 		problems = append(problems, err)
 	}
+	if err := c.Backup.validate(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Auth.Validate(); err != nil {
 		problems = append(problems, err)
 	}
@@ -142,6 +147,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL users reach Coffer at, e.g. https://books.example.com (links in notifications, the WebAuthn origin; default: https:// and --addr)")
 	cfg.MasterKey.addFlags(fs)
 	cfg.SMS.addFlags(fs)
+	cfg.Backup.addFlags(fs)
 	a := &cfg.Auth
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
 	fs.Func("argon2-memory-kib", "argon2id memory in KiB (default 19456)", uintFlag(&a.Argon2.MemoryKiB))
@@ -258,6 +264,12 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 		env.OnListen(ln.Addr().String())
 	}
 	go sweep(runCtx, a, log)
+	defer startBackups(runCtx, cfg, a, env.Getenv, log)()
+	stopStream, err := startStream(runCtx, cfg, a, env.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopStream()
 
 	errc := make(chan error, 2)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()

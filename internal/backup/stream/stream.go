@@ -37,6 +37,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -612,4 +614,70 @@ func (s *Shipper) Prune(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RestoreTo restores the database as it was at at into dir (new or empty)
+// as dir/coffer.db: written to a temporary file, synced, checked by SQLite,
+// then renamed, so a failure leaves nothing that looks restored.
+func RestoreTo(ctx context.Context, t backup.Target, kek keyring.KEK, at time.Time, dir string) (*Restored, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	} else if len(entries) > 0 {
+		return nil, fmt.Errorf("restore: %s is not empty: restore into a new directory", dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	r, err := Restore(ctx, t, kek, at)
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, ".restore-stream.db")
+	defer os.Remove(tmp)
+	if err := writeSynced(tmp, r.Image); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := integrityCheck(ctx, tmp); err != nil {
+		return nil, fmt.Errorf("restore: the image of %s fails SQLite's integrity check: %w", r.At.Format(time.RFC3339Nano), err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, backup.DatabaseFile)); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	r.Image = nil
+	return r, nil
+}
+
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func integrityCheck(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var res string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return errors.New(res)
+	}
+	return nil
 }
