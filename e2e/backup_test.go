@@ -147,14 +147,23 @@ func TestBackupRestore(t *testing.T) {
 
 	// A quiet moment: what the live database holds now is what the backup
 	// must hold, table by table.
+	// The books the issue asks for: 100,000 journal lines (bulk test data,
+	// balanced two-line journals, written to the live database).
+	var ids []int64
+	for _, id := range acct {
+		ids = append(ids, id)
+	}
+	seedJournalLines(t, filepath.Join(srv.DataDir, "coffer.db"), owner.OrgID, ids, 100_000)
 	var tbBefore jsonObject
 	if err := owner.C.Do(ctx, "GET", owner.orgPath("reports/trial-balance?date=2025-12-31"), owner.Session, nil, &tbBefore); err != nil {
 		t.Fatal(err)
 	}
+	backupStart := time.Now()
 	code, out, errOut := runCoffer(ctx, "backup", "now", "--data", srv.DataDir)
 	if code != 0 {
 		t.Fatalf("backup now: %d %s %s", code, out, errOut)
 	}
+	t.Logf("backup of 100k journal lines (with its read-back): %v", time.Since(backupStart))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	id := lines[len(lines)-1]
 	live := dbTableHashes(t, filepath.Join(srv.DataDir, "coffer.db"))
@@ -206,10 +215,12 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := filepath.Join(fresh, "data")
+	restoreStart := time.Now()
 	code, out, errOut = runCoffer(ctx, "restore", id, "--target", filepath.Join(srv.DataDir, "backups"), "--to", to, "--master-key-file", keyCopy)
 	if code != 0 {
 		t.Fatalf("restore: %d %s %s", code, out, errOut)
 	}
+	t.Logf("restore of 100k journal lines on a fresh directory: %v", time.Since(restoreStart))
 	restored := dbTableHashes(t, filepath.Join(to, "coffer.db"))
 	if fmt.Sprint(live) != fmt.Sprint(restored) {
 		for n := range live {
@@ -243,6 +254,55 @@ func TestBackupRestore(t *testing.T) {
 	}}
 	if err := m2.C.Do(ctx, "POST", m2.orgPath("journals"), m2.Session, body, nil); err != nil {
 		t.Fatalf("post on the restored server: %v", err)
+	}
+}
+
+// seedJournalLines writes n lines as n/2 balanced two-line journals of the
+// organisation into the live database, in one transaction: bulk test data
+// (the ledger's own postings are tested elsewhere), so that a backup has
+// real volume.
+func seedJournalLines(tb testing.TB, path string, orgID int64, accounts []int64, n int) {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	var first int64
+	if err := tx.QueryRow(`SELECT COALESCE(MAX(id), 0) + 1 FROM journals`).Scan(&first); err != nil {
+		tb.Fatal(err)
+	}
+	const per = 500
+	for done := 0; done < n/2; done += per {
+		var js, ls strings.Builder
+		js.WriteString("INSERT INTO journals (id, org_id, date, narration, source_type, created_at) VALUES ")
+		ls.WriteString("INSERT INTO journal_lines (journal_id, org_id, account_id, debit, credit) VALUES ")
+		for k := 0; k < per && done+k < n/2; k++ {
+			id := first + int64(done+k)
+			if k > 0 {
+				js.WriteString(",")
+				ls.WriteString(",")
+			}
+			date := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, (done+k)%700).Format("2006-01-02")
+			amount := 100 + (done+k)%99_900
+			dr, cr := accounts[(done+k)%len(accounts)], accounts[(done+k+1)%len(accounts)]
+			fmt.Fprintf(&js, "(%d, %d, '%s', 'seed %d', 'manual', 0)", id, orgID, date, id)
+			fmt.Fprintf(&ls, "(%d, %d, %d, %d, 0), (%d, %d, %d, 0, %d)", id, orgID, dr, amount, id, orgID, cr, amount)
+		}
+		if _, err := tx.Exec(js.String()); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := tx.Exec(ls.String()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
 	}
 }
 
