@@ -132,16 +132,13 @@ func backupPoints(ctx context.Context, args []string, env Env) error {
 
 // startStream ships the live database's changes to the backup targets
 // every cfg.Backup.StreamEvery until the returned stop is called; stop
-// ships once more first.
+// ships once more first. A target that cannot be reached at start does not
+// keep Coffer from serving: it is logged and tried again.
 func startStream(ctx context.Context, cfg ServeConfig, a *app, getenv func(string) string, log *slog.Logger) (stop func(), err error) {
 	if cfg.Backup.StreamEvery <= 0 {
 		return func() {}, nil
 	}
 	kek, err := backupKEK(cfg.DataDir, "", cfg.MasterKey)
-	if err != nil {
-		return nil, err
-	}
-	targets, err := openTargets(ctx, cfg.DataDir, cfg.Backup.Targets, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -151,18 +148,31 @@ func startStream(ctx context.Context, cfg ServeConfig, a *app, getenv func(strin
 	if err != nil {
 		return nil, fmt.Errorf("continuous backup: %w", err)
 	}
-	s, err := stream.New(stream.Options{DB: db, Targets: targets, KEK: kek, Interval: cfg.Backup.StreamEvery, Retain: cfg.Backup.StreamRetain, Log: log})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var targets []backup.Target
+		for {
+			var err error
+			if targets, err = openTargets(ctx, cfg.DataDir, cfg.Backup.Targets, getenv); err == nil {
+				break
+			}
+			log.Error("continuous backup: a target cannot be opened; trying again in 30s", logKeyErr, err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(30 * time.Second):
+			}
+		}
+		s, err := stream.New(stream.Options{DB: db, Targets: targets, KEK: kek, Interval: cfg.Backup.StreamEvery, Retain: cfg.Backup.StreamRetain, Log: log})
+		if err != nil {
+			log.Error("continuous backup", logKeyErr, err)
+			return
+		}
+		log.Info("continuous backup on", "every", cfg.Backup.StreamEvery, "targets", len(targets))
 		s.Run(ctx)
 	}()
-	log.Info("continuous backup on", "every", cfg.Backup.StreamEvery, "targets", len(targets))
 	return func() {
 		cancel()
 		<-done
