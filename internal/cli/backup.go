@@ -481,26 +481,11 @@ func runRestore(ctx context.Context, args []string, env Env) error {
 		fs.Usage()
 		return errUsage
 	}
-	if len(bf.targets) > 1 {
-		return errors.New("restore reads from one --target")
-	}
-	if bf.keyFile == "" && bf.masterKey.Provider == providerFile && bf.dir == "" {
-		return errors.New("restore needs the master key: --master-key-file F, or --master-key env|vault")
-	}
-	kek, err := backupKEK(bf.dir, bf.keyFile, bf.masterKey)
+	kek, target, err := bf.restoreSource(ctx, *to, env)
 	if err != nil {
 		return err
 	}
-	targets, err := openTargets(ctx, bf.dir, bf.targets, env.Getenv)
-	if err != nil {
-		return err
-	}
-	if abs, err := filepath.Abs(*to); err == nil && bf.dir != "" {
-		if d, err := filepath.Abs(bf.dir); err == nil && d == abs {
-			return errors.New("--to must be a new directory, not the data directory")
-		}
-	}
-	m, err := backup.Restore(ctx, targets[0], id, kek, *to)
+	m, err := backup.Restore(ctx, target, id, kek, *to)
 	if err != nil {
 		return err
 	}
@@ -510,6 +495,31 @@ func runRestore(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stdout, "restored %s (made %s, schema %d) into %s\n", m.ID, m.CreatedAt.UTC().Format(time.RFC3339), m.SchemaVersion, *to)
 	fmt.Fprintf(env.Stdout, "start it with: coffer serve --data %s\n", *to)
 	return nil
+}
+
+// restoreSource checks a restore's flags and returns the master key and
+// the one target to restore from.
+func (bf *backupFlags) restoreSource(ctx context.Context, to string, env Env) (keyring.KEK, backup.Target, error) {
+	if len(bf.targets) > 1 {
+		return nil, nil, errors.New("restore reads from one --target")
+	}
+	if bf.keyFile == "" && bf.masterKey.Provider == providerFile && bf.dir == "" {
+		return nil, nil, errors.New("restore needs the master key: --master-key-file F, or --master-key env|vault")
+	}
+	if abs, err := filepath.Abs(to); err == nil && bf.dir != "" {
+		if d, err := filepath.Abs(bf.dir); err == nil && d == abs {
+			return nil, nil, errors.New("--to must be a new directory, not the data directory")
+		}
+	}
+	kek, err := backupKEK(bf.dir, bf.keyFile, bf.masterKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	targets, err := openTargets(ctx, bf.dir, bf.targets, env.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kek, targets[0], nil
 }
 
 // copyMasterKey copies --master-key-file into a restored directory, so

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -64,27 +63,12 @@ func runRestoreAt(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if len(bf.targets) > 1 {
-		return errors.New("restore reads from one --target")
-	}
-	if bf.keyFile == "" && bf.masterKey.Provider == providerFile && bf.dir == "" {
-		return errors.New("restore needs the master key: --master-key-file F, or --master-key env|vault")
-	}
-	kek, err := backupKEK(bf.dir, bf.keyFile, bf.masterKey)
+	kek, target, err := bf.restoreSource(ctx, *to, env)
 	if err != nil {
 		return err
-	}
-	targets, err := openTargets(ctx, bf.dir, bf.targets, env.Getenv)
-	if err != nil {
-		return err
-	}
-	if abs, err := filepath.Abs(*to); err == nil && bf.dir != "" {
-		if d, err := filepath.Abs(bf.dir); err == nil && d == abs {
-			return errors.New("--to must be a new directory, not the data directory")
-		}
 	}
 	start := time.Now()
-	r, err := stream.RestoreTo(ctx, targets[0], kek, at, *to)
+	r, err := stream.RestoreTo(ctx, target, kek, at, *to)
 	if err != nil {
 		return err
 	}
