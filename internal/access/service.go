@@ -250,7 +250,7 @@ func NewService(store ServiceStore, users *auth.Service, keys ledger.Sealer, aad
 // audit records a change to who may do what. Detail names records by id
 // and people by email, never tokens, bank numbers or tax numbers.
 func (s *Service) audit(ctx context.Context, a ledger.Actor, action, outcome, detail string) {
-	e := &audit.Event{At: s.Now(), UserID: a.UserID, Subject: a.Email, Action: action, Outcome: outcome, IP: a.IP, UserAgent: truncate(a.UserAgent, 256), Detail: detail}
+	e := &audit.Event{OrgID: a.OrgID, At: s.Now(), UserID: a.UserID, Subject: a.Email, Action: action, Outcome: outcome, IP: a.IP, UserAgent: truncate(a.UserAgent, 256), Detail: detail}
 	if err := s.store.AppendAudit(ctx, e); err != nil {
 		// The change itself is done; operators must see the gap.
 		s.log.Error("audit write failed", "action", action, "err", err)

@@ -173,6 +173,8 @@ type Service struct {
 	PublicURL string
 	// SMS sends codes by SMS or voice call; nil: that factor is off.
 	SMS sms.Provider
+	// Observer sees every audited event (anomaly detection); nil: none.
+	Observer Observer
 }
 
 // NewService returns a Service. The pool bounds concurrent hashing.
@@ -230,6 +232,9 @@ func (s *Service) audit(ctx context.Context, userID int64, subject, action, outc
 		// An audit write failing must be seen by operators; the action
 		// itself already happened, so it is not undone here.
 		s.log.Error("audit write failed", "action", action, "err", err)
+	}
+	if s.Observer != nil {
+		s.Observer.Observe(ctx, e, c)
 	}
 }
 

@@ -118,6 +118,7 @@ type Store interface {
 	ResetStore
 	SMSStore
 	PushStore
+	SessionStore
 
 	CreateUser(ctx context.Context, u *User) error
 	FindUserByID(ctx context.Context, id int64) (*User, error)

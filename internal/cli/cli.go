@@ -51,6 +51,8 @@ Usage:
                                        encrypted backups
   coffer restore ID --to NEWDIR [flags]
                                        restore a backup into a new data directory
+  coffer audit verify|checkpoint [flags]
+                                       check the tamper-evident audit log
   coffer help [command]                show help
 
 Run "coffer <command> -h" for a command's flags.
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return runBackup(ctx, args[1:], env)
 	case "restore":
 		return runRestore(ctx, args[1:], env)
+	case "audit":
+		return runAudit(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-h"}, env)
@@ -125,6 +129,8 @@ type app struct {
 	auth   *auth.Service
 	ledger *ledger.Service
 	log    *slog.Logger
+	// outbox holds notifications until coffer serve's worker delivers them.
+	outbox *notify.Outbox
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -162,6 +168,10 @@ func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, 
 		st.Close()
 		return nil, false, err
 	}
+	if err := st.SetAuditKey(ctx, keys); err != nil {
+		st.Close()
+		return nil, false, err
+	}
 	if mk.Provider == providerFile {
 		if err := dropOldKeyFile(ctx, dir, st, kek, log); err != nil {
 			st.Close()
@@ -177,16 +187,12 @@ func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, 
 		st.Close()
 		return nil, false, err
 	}
-	// Notifications go to DATA/mail until a mail server is configured:
-	// nothing is lost, and an operator can read them there.
-	mail, err := notify.NewDir(filepath.Join(dir, "mail"), "")
-	if err != nil {
-		st.Close()
-		return nil, false, err
-	}
-	svc.Notifier = mail
+	// Notifications wait in the outbox until coffer serve delivers them,
+	// to the mail server or to DATA/mail (serve_smtp.go).
+	outbox := notify.NewOutbox(st, keys, keyring.AAD, log)
+	svc.Notifier = outbox
 	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
-	return &app{dir: dir, store: st, keys: keys, auth: svc, ledger: led, log: log}, created, nil
+	return &app{dir: dir, store: st, keys: keys, auth: svc, ledger: led, log: log, outbox: outbox}, created, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"coffer/internal/access"
+	"coffer/internal/anomaly"
 	"coffer/internal/auth"
 	"coffer/internal/keyring"
 	"coffer/internal/web"
@@ -48,9 +49,7 @@ HTTPS, and nothing else.
 Environment: COFFER_DATA and COFFER_ADDR set the defaults of --data and --addr.
 
 Security notifications (a factor added or removed, a reset started, a
-sign-in denied on Coffer Verify) are written as .eml files, mode 0600, to
-DATA/mail until a mail server can be configured. Links in them and the
-WebAuthn origin use --public-url.
+sign-in denied on Coffer Verify) go by mail: see --smtp-addr below.
 `
 
 // ServeConfig is the configuration of coffer serve.
@@ -64,6 +63,8 @@ type ServeConfig struct {
 	LogFormat       string
 	HashWorkers     int
 	SecurityContact string
+	SecurityTxt     securityTxtConfig
+	Anomaly         anomalyConfig
 	// PublicURL is where users reach Coffer (links in notifications, the
 	// WebAuthn origin); default: https://HOST:PORT of --addr.
 	PublicURL string
@@ -71,6 +72,7 @@ type ServeConfig struct {
 	MasterKey masterKeyConfig
 	SMS       smsConfig
 	Backup    backupConfig
+	SMTP      smtpConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
@@ -85,6 +87,7 @@ func DefaultServeConfig(env Env) ServeConfig {
 		MasterKey:   defaultMasterKeyConfig(env),
 		SMS:         smsConfig{Provider: smsProviderOutbox},
 		Backup:      defaultBackupConfig(),
+		SMTP:        defaultSMTPConfig(),
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v
@@ -123,7 +126,19 @@ func (c ServeConfig) Validate() error {
 	if err := c.SMS.validate(); err != nil {
 		problems = append(problems, err)
 	}
+	if err := validateSecurityContact(c.SecurityContact); err != nil {
+		problems = append(problems, err)
+	}
+	if err := c.SecurityTxt.validate(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Backup.validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := c.SMTP.validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := c.Anomaly.validate(); err != nil {
 		problems = append(problems, err)
 	}
 	if err := c.Auth.Validate(); err != nil {
@@ -134,7 +149,7 @@ func (c ServeConfig) Validate() error {
 
 func runServe(ctx context.Context, args []string, env Env) error {
 	cfg := DefaultServeConfig(env)
-	fs := newFlagSet("serve", serveHelp+serveSMSHelp, env)
+	fs := newFlagSet("serve", serveHelp+serveSMSHelp+serveSMTPHelp+serveAnomalyHelp, env)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTPS listen address HOST:PORT")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file (default: self-signed, generated in the data directory)")
@@ -147,8 +162,11 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL users reach Coffer at, e.g. https://books.example.com (links in notifications, the WebAuthn origin; default: https:// and --addr)")
 	cfg.MasterKey.addFlags(fs)
 	cfg.SMS.addFlags(fs)
+	cfg.SecurityTxt.addFlags(fs)
 	cfg.Backup.addFlags(fs)
+	cfg.SMTP.addFlags(fs)
 	a := &cfg.Auth
+	cfg.Anomaly.addFlags(fs, &authFlagTarget{clientAttempts: &a.ClientAttemptsPerMinute})
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
 	fs.Func("argon2-memory-kib", "argon2id memory in KiB (default 19456)", uintFlag(&a.Argon2.MemoryKiB))
 	fs.DurationVar(&a.Session.IdleTimeout, "session-idle", a.Session.IdleTimeout, "session idle timeout")
@@ -208,8 +226,15 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 		return err
 	}
 	certs.logServing("serving TLS certificate")
-	members := access.NewService(a.store, a.auth, a.keys, keyring.OrgAAD, log)
-	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Members: members, Log: log}, web.Options{SecurityContact: cfg.SecurityContact})
+	detector, err := cfg.Anomaly.newDetector(a, log)
+	if err != nil {
+		return err
+	}
+	defer detector.Close()
+	a.auth.Observer = detector
+	members := access.NewService(anomaly.Watch(a.store, detector), a.auth, a.keys, keyring.OrgAAD, log)
+	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Members: members, Log: log, Findings: detector}, web.Options{SecurityContact: cfg.SecurityContact, TrustedProxies: cfg.Anomaly.TrustedProxies,
+		SecurityPolicyURL: cfg.SecurityTxt.PolicyURL, SecurityLanguages: cfg.SecurityTxt.Languages, SecurityExpires: cfg.SecurityTxt.Expires})
 	if err != nil {
 		return err
 	}
@@ -235,6 +260,8 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	if cfg.PublicURL != "" {
 		a.auth.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	}
+	detector.PublicURL = a.auth.PublicURL
+	detector.Start()
 	fmt.Fprintf(env.Stdout, "Coffer is serving at %s\n", url)
 	var redirect *http.Server
 	var redirectLn net.Listener
@@ -255,6 +282,11 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	stopMail, err := startMail(runCtx, cfg.SMTP, a, a.auth.PublicURL, env.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopMail()
 	if cfg.TLSCert != "" {
 		// Subscribed before OnListen: whoever knows the server runs may
 		// send SIGHUP.

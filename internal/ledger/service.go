@@ -52,7 +52,10 @@ func NewService(store Store, keys Sealer, aad OrgAADFunc, log *slog.Logger) *Ser
 
 // Actor is who does something, for created_by columns and the audit log.
 type Actor struct {
-	UserID    int64
+	UserID int64
+	// OrgID is the organisation acted in: its audit chain records the
+	// action (0: the platform chain).
+	OrgID     int64
 	Email     string
 	IP        string
 	UserAgent string
@@ -61,7 +64,7 @@ type Actor struct {
 // audit records a change to financial records. Detail names records by id,
 // never by content such as bank numbers.
 func (s *Service) audit(ctx context.Context, a Actor, action, detail string) {
-	e := &audit.Event{At: s.Now(), UserID: a.UserID, Subject: a.Email, Action: action, Outcome: audit.Success, IP: a.IP, UserAgent: a.UserAgent, Detail: detail}
+	e := &audit.Event{OrgID: a.OrgID, At: s.Now(), UserID: a.UserID, Subject: a.Email, Action: action, Outcome: audit.Success, IP: a.IP, UserAgent: a.UserAgent, Detail: detail}
 	if err := s.store.AppendAudit(ctx, e); err != nil {
 		s.log.Error("audit write failed", "action", action, "err", err)
 	}

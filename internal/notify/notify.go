@@ -1,8 +1,9 @@
 // Package notify tells people about security events on their account: a
-// factor added or removed, a reset started, a sign-in denied. Delivery is
-// behind Notifier so the mail transport can change without the callers
-// knowing; Dir is the development transport that drops each message into a
-// directory.
+// factor added or removed, a reset started, a sign-in denied. Callers hold a
+// Notifier; in Coffer that is the Outbox, which stores each message (sealed)
+// and returns, and whose worker renders it (text and HTML, Render) and hands
+// it to a Transport with retries: SMTP for a mail server, Dir for a
+// directory of .eml files when none is configured.
 package notify
 
 import (
@@ -11,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"mime"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +39,9 @@ func (m Message) Validate() error {
 	if m.Subject == "" || strings.ContainsAny(m.Subject, "\r\n") {
 		return errors.New("notify: subject must be one line")
 	}
+	if strings.ContainsAny(m.Kind, "\r\n") {
+		return errors.New("notify: kind must be one line")
+	}
 	return nil
 }
 
@@ -46,6 +49,8 @@ func (m Message) Validate() error {
 type Notifier interface {
 	Notify(ctx context.Context, m Message) error
 }
+
+var _ Transport = (*Dir)(nil)
 
 // Dir writes each message as an RFC 5322 file into a directory, readable
 // only by Coffer's user: the development and test transport, and a record
@@ -68,11 +73,32 @@ func NewDir(path, from string) (*Dir, error) {
 	return &Dir{Path: path, From: from, Now: time.Now}, nil
 }
 
-// Notify implements Notifier. The file appears complete or not at all
-// (written beside, then renamed), named so that a directory listing sorts
-// by time.
+// Notify implements Notifier: m rendered (text and HTML) and written at
+// once, without an outbox. Coffer serve delivers through an Outbox, which
+// calls Send.
 func (d *Dir) Notify(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
+		return err
+	}
+	id, err := NewMessageID()
+	if err != nil {
+		return err
+	}
+	return d.Send(ctx, Render(m, d.From, id+"@localhost", d.Now().UTC(), RenderOptions{}))
+}
+
+// Send implements Transport. The file appears complete or not at all
+// (written beside, then renamed), named so that a directory listing sorts
+// by time.
+func (d *Dir) Send(_ context.Context, e *Email) error {
+	if e.From == "" {
+		c := *e
+		c.From = d.From
+		e = &c
+	}
+	// A file has no transport limits: the text part stays readable as is.
+	raw, err := e.Bytes(true)
+	if err != nil {
 		return err
 	}
 	now := d.Now().UTC()
@@ -81,18 +107,8 @@ func (d *Dir) Notify(ctx context.Context, m Message) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	name := fmt.Sprintf("%s-%s.eml", now.Format("20060102T150405.000000000Z"), hex.EncodeToString(rnd[:]))
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s\r\n", d.From)
-	fmt.Fprintf(&b, "To: %s\r\n", m.To)
-	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", m.Subject))
-	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
-	if m.Kind != "" {
-		fmt.Fprintf(&b, "X-Coffer-Event: %s\r\n", m.Kind)
-	}
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(m.Text, "\n", "\r\n"))
 	tmp := filepath.Join(d.Path, "."+name+".tmp")
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
 		return fmt.Errorf("notify: write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(d.Path, name)); err != nil {
@@ -100,4 +116,14 @@ func (d *Dir) Notify(ctx context.Context, m Message) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	return nil
+}
+
+// NewMessageID returns 128 random bits in hex: the left part of a
+// Message-ID, unique without coordination.
+func NewMessageID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("notify: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"coffer/internal/anomaly"
 	"coffer/internal/auth"
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
@@ -44,7 +45,12 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	led := ledger.NewService(st, keys, keyring.OrgAAD, log)
-	srv, err := NewServer(Deps{Auth: svc, Orgs: st, Ledger: led, Idempotency: st, Log: log}, Options{})
+	det, err := anomaly.New(st, svc, nil, nil, anomaly.DefaultConfig(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(det.Close)
+	srv, err := NewServer(Deps{Auth: svc, Orgs: st, Ledger: led, Idempotency: st, Findings: det, Log: log}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,8 @@ var navSections = []navSection{
 	{"Accounts", "/orgs/7/accounts", access.AccountsRead},
 	{"Reports", "/orgs/7/reports", access.ReportsRead},
 	{"Members", "/orgs/7/members", access.MembersRead},
+	{"Audit log", "/orgs/7/audit", access.AuditRead},
+	{"Security findings", "/orgs/7/findings", access.AuditRead},
 	{"Settings", "/orgs/7/settings", access.SettingsManage},
 }
 
@@ -336,7 +338,7 @@ func TestOrgHomePage(t *testing.T) {
 				t.Errorf("#%s = %q, want %q", id, got, want)
 			}
 		}
-		want := []string{"/orgs/7/contacts", "/orgs/7/invoices", "/orgs/7/bills", "/orgs/7/bank", "/orgs/7/journals", "/orgs/7/accounts", "/orgs/7/reports", "/orgs/7/members", "/orgs/7/settings", "/orgs/7/export"}
+		want := []string{"/orgs/7/contacts", "/orgs/7/invoices", "/orgs/7/bills", "/orgs/7/bank", "/orgs/7/journals", "/orgs/7/accounts", "/orgs/7/reports", "/orgs/7/members", "/orgs/7/audit", "/orgs/7/findings", "/orgs/7/settings", "/orgs/7/export"}
 		if got := tiles(body); !slices.Equal(got, want) {
 			t.Errorf("owner tiles %v, want %v", got, want)
 		}

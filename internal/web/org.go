@@ -44,7 +44,7 @@ type orgReq struct {
 
 // Actor describes the member for the ledger's records and audit log.
 func (o *orgReq) Actor() ledger.Actor {
-	return ledger.Actor{UserID: o.User.ID, Email: o.User.Email, IP: o.Client.IP, UserAgent: o.Client.UserAgent}
+	return ledger.Actor{UserID: o.User.ID, OrgID: o.Org.ID, Email: o.User.Email, IP: o.Client.IP, UserAgent: o.Client.UserAgent}
 }
 
 type orgHandler func(w http.ResponseWriter, r *http.Request, o *orgReq)

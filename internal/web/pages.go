@@ -356,6 +356,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, ss *session.S
 		orgs = append(orgs, orgLink{Name: m.Org.Name, Role: m.Role.Label(), Currency: m.Org.Currency, Path: (&pageOrg{ID: m.Org.ID}).Path()})
 	}
 	d.Data["Orgs"] = orgs
+	s.setUnreadNotices(r, d, u)
 	d.Data["LastLogin"] = ""
 	if !ss.PrevLoginAt.IsZero() {
 		d.Data["LastLogin"] = ss.PrevLoginAt.UTC().Format("2 Jan 2006 15:04 UTC") + " from " + ss.PrevLoginIP

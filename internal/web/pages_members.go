@@ -33,6 +33,8 @@ var memberNotices = map[string]string{
 	// Support-assisted second-factor reset (routes_reset.go).
 	noticeResetStarted:   "A reset of the member's two-step verification was started. They must confirm it through the link emailed to them; it then takes effect after the waiting period.",
 	noticeResetCancelled: "The reset of the member's two-step verification was cancelled.",
+
+	noticeSessionsRevoked: "The member was signed out everywhere. Their next request asks them to sign in again.",
 }
 
 type memberRow struct {

@@ -9,14 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"coffer/internal/access"
+	"coffer/internal/anomaly"
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/idem"
 	"coffer/internal/ledger"
+	"coffer/internal/notices"
 )
 
 // Log keys, so every line says the same thing the same way.
@@ -41,6 +44,16 @@ const maxImportBytes = 10 << 20
 type Options struct {
 	// SecurityContact is the Contact line of /.well-known/security.txt.
 	SecurityContact string
+	// SecurityPolicyURL, SecurityLanguages and SecurityExpires are its
+	// Policy, Preferred-Languages and Expires lines (defaults: the public
+	// URL's /security/policy, "en", a year after start).
+	SecurityPolicyURL string
+	SecurityLanguages string
+	SecurityExpires   time.Time
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For names the client (trustedproxy.go); none: the TCP
+	// peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Deps are the domain services and stores the handlers call.
@@ -54,6 +67,8 @@ type Deps struct {
 	// that meets a sealed value then fails rather than leave it out.
 	Members *access.Service
 	Log     *slog.Logger
+	// Findings lists and resolves anomaly findings; nil: no findings pages.
+	Findings *anomaly.Service
 }
 
 // Server holds what the handlers need.
@@ -67,6 +82,11 @@ type Server struct {
 	pages   *pages
 	opts    Options
 	routes  []Route
+	// board and vulnReports are the security noticeboard and the
+	// vulnerability report inbox (routes_notices.go, routes_reports_vuln.go).
+	board       *notices.Service
+	vulnReports *notices.Reports
+	findings    *anomaly.Service
 }
 
 // NewServer parses the templates and returns a Server.
@@ -84,7 +104,9 @@ func NewServer(d Deps, opts Options) (*Server, error) {
 			members = access.NewService(st, d.Auth, nil, nil, d.Log)
 		}
 	}
-	return &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, members: members, log: d.Log, pages: p, opts: opts}, nil
+	s := &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, members: members, log: d.Log, pages: p, opts: opts, findings: d.Findings}
+	s.initNotices()
+	return s, nil
 }
 
 // Handler returns the whole HTTP handler with its middleware.
@@ -120,7 +142,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /step-up", s.requireSession(s.stepUpPage))
 	mux.HandleFunc("POST /step-up", s.csrf(s.requireSession(s.stepUpSubmit)))
 	mux.HandleFunc("GET /static/{name}", s.static)
-	mux.HandleFunc("GET /.well-known/security.txt", s.securityTxt)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -135,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 	s.routesBank(mux)
 	s.routesReports(mux)
 	s.routesMembers(mux)
+	s.routesAudit(mux)
 
 	// Second factors: the shared list/rename/remove, then each kind's own
 	// registration, sign-in and management routes.
@@ -144,8 +166,15 @@ func (s *Server) Handler() http.Handler {
 	s.routesWebAuthn(mux)
 	s.routesVerify(mux)
 	s.routesReset(mux)
+	s.routesFindings(mux)
 
-	return s.recoverer(s.logRequests(securityHeaders(limitBody(mux))))
+	// Sessions, the security noticeboard, security.txt and vulnerability
+	// reports.
+	s.routesSessions(mux)
+	s.routesNotices(mux)
+	s.routesVulnReports(mux)
+
+	return s.trustProxies(s.recoverer(s.logRequests(securityHeaders(limitBody(mux)))))
 }
 
 type ctxKey int
@@ -269,10 +298,4 @@ func limitBody(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) securityTxt(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	expires := time.Now().UTC().Add(180 * 24 * time.Hour).Truncate(24 * time.Hour).Format(time.RFC3339)
-	w.Write([]byte("Contact: " + s.opts.SecurityContact + "\nExpires: " + expires + "\nPreferred-Languages: en\n"))
 }

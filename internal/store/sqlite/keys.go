@@ -128,6 +128,7 @@ var (
 	}
 	platformSealedColumns = []keyring.SealedColumn{
 		{Name: "mfa_factors.secret_enc", AADTable: "totp_factors", AADColumn: "secret_enc"},
+		{Name: "vuln_reports.body_enc", AADTable: "vuln_reports", AADColumn: "body_enc"},
 	}
 )
 
@@ -405,9 +406,7 @@ func (s *Store) DeleteOrg(ctx context.Context, orgID int64, confirmName string, 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, orgID); err != nil {
 			return fmt.Errorf("delete organisation: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (at, user_id, subject, action, outcome, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			unix(e.At), e.UserID, e.Subject, e.Action, e.Outcome, e.IP, e.UserAgent, e.Detail)
-		return err
+		return s.appendAudit(ctx, tx, e)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete organisation: %w", err)
@@ -420,7 +419,7 @@ func (s *Store) DeleteOrg(ctx context.Context, orgID int64, confirmName string, 
 var orgTables = []string{
 	"bank_transactions", "bank_imports", "credit_allocations", "payments",
 	"invoice_lines", "invoices", "journal_lines", "journals", "bank_accounts",
-	"contacts", "accounts", "tax_rates", "invitations", "mfa_resets", "memberships", "idempotency_keys",
+	"contacts", "accounts", "tax_rates", "invitations", "mfa_resets", "findings", "memberships", "idempotency_keys",
 }
 
 // OrgTables returns the tables DeleteOrg empties of an organisation's rows.

@@ -13,9 +13,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"coffer/internal/audit"
 	"coffer/internal/auth"
 	"coffer/internal/errs"
 	"coffer/internal/session"
@@ -30,7 +30,8 @@ var _ auth.Store = (*Store)(nil)
 
 // Store implements every domain's store on one SQLite database.
 type Store struct {
-	db *sql.DB
+	db       *sql.DB
+	auditKey atomic.Pointer[auditKey] // see SetAuditKey
 }
 
 // Open opens (creating if needed) the database at path and applies
@@ -193,38 +194,6 @@ func notFound(what string, err error) error {
 		return errs.Errorf(errs.ENOTFOUND, "%s not found.", what)
 	}
 	return fmt.Errorf("find %s: %w", what, err)
-}
-
-// AppendAudit implements audit.Store.
-func (s *Store) AppendAudit(ctx context.Context, e *audit.Event) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit_events (at, user_id, subject, action, outcome, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		unix(e.At), e.UserID, e.Subject, e.Action, e.Outcome, e.IP, e.UserAgent, e.Detail)
-	if err != nil {
-		return fmt.Errorf("append audit event: %w", err)
-	}
-	e.ID, _ = res.LastInsertId()
-	return nil
-}
-
-// FindAuditEvents returns the user's events, newest first (userID 0: all).
-func (s *Store) FindAuditEvents(ctx context.Context, userID int64, limit int) ([]*audit.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, user_id, subject, action, outcome, ip, user_agent, detail FROM audit_events
-		WHERE (? = 0 OR user_id = ?) ORDER BY id DESC LIMIT ?`, userID, userID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("find audit events: %w", err)
-	}
-	defer rows.Close()
-	var out []*audit.Event
-	for rows.Next() {
-		var e audit.Event
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Subject, &e.Action, &e.Outcome, &e.IP, &e.UserAgent, &e.Detail); err != nil {
-			return nil, fmt.Errorf("scan audit event: %w", err)
-		}
-		e.At = fromUnix(at)
-		out = append(out, &e)
-	}
-	return out, rows.Err()
 }
 
 // CreateUser implements auth.Store.
