@@ -86,8 +86,11 @@ func DefaultServeConfig(env Env) ServeConfig {
 		Auth:        auth.DefaultConfig(),
 		MasterKey:   defaultMasterKeyConfig(env),
 		SMS:         smsConfig{Provider: smsProviderOutbox},
-		Backup:      defaultBackupConfig(),
-		SMTP:        defaultSMTPConfig(),
+		// The flags' defaults, for configurations built without flags.
+		SecurityContact: "mailto:security@localhost",
+		SecurityTxt:     securityTxtConfig{Languages: "en"},
+		Backup:          defaultBackupConfig(),
+		SMTP:            defaultSMTPConfig(),
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v

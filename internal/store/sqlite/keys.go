@@ -129,6 +129,7 @@ var (
 	platformSealedColumns = []keyring.SealedColumn{
 		{Name: "mfa_factors.secret_enc", AADTable: "totp_factors", AADColumn: "secret_enc"},
 		{Name: "vuln_reports.body_enc", AADTable: "vuln_reports", AADColumn: "body_enc"},
+		{Name: "mail_outbox.body_enc", AADTable: "mail_outbox", AADColumn: "body_enc"},
 	}
 )
 
