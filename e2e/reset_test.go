@@ -30,7 +30,7 @@ type resetMail struct {
 	Name, Subject, Body string
 }
 
-// mailsTo reads the messages the server wrote to DATA/mail for address,
+// mailsTo reads the reset messages the server wrote to DATA/mail for address,
 // oldest first, parsing each as a mail client would.
 func mailsTo(tb testing.TB, srv *testserver.Server, address string) []resetMail {
 	tb.Helper()
@@ -58,7 +58,8 @@ func mailsTo(tb testing.TB, srv *testserver.Server, address string) []resetMail 
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if m.Header.Get("To") == address {
+		// Only the reset's mails: sign-ins are notified too.
+		if m.Header.Get("To") == address && strings.HasPrefix(m.Header.Get("X-Coffer-Event"), "reset.") {
 			out = append(out, resetMail{Name: e.Name(), Subject: m.Header.Get("Subject"), Body: string(body)})
 		}
 	}

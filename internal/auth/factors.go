@@ -220,6 +220,26 @@ func KindLabel(kind string) string {
 	return kind
 }
 
+// where describes a client for a notification: its address and browser.
+func where(c Client) string {
+	ua := truncate(c.UserAgent, 120)
+	if ua == "" {
+		ua = "an unknown browser or app"
+	}
+	return fmt.Sprintf("%s (%s)", c.IP, ua)
+}
+
+// methodLabel names a second-factor method for people.
+func methodLabel(method string) string {
+	switch method {
+	case MethodRecoveryCode:
+		return "a recovery code"
+	case MethodPasskey:
+		return "a passkey (without a password)"
+	}
+	return "your " + KindLabel(method)
+}
+
 // notifyUser sends u a notification. Failure is logged and audited, never
 // returned: the change it reports has already happened.
 func (s *Service) notifyUser(ctx context.Context, u *User, kind, subject, text string) {

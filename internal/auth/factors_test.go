@@ -224,3 +224,54 @@ func TestMethodsOffered(t *testing.T) {
 	_, err = f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: auth.MethodSMS, Code: "123456"}, f.client)
 	wantErr(t, err, errs.EFORBIDDEN)
 }
+
+// TestAccountNotifications: a sign-in, a recovery code used, a password
+// change and a lockout each reach the user, saying from where, and never
+// carry the secret involved.
+func TestAccountNotifications(t *testing.T) {
+	f := newFixture(t)
+	mail := t.TempDir()
+	d, _ := notify.NewDir(mail, "")
+	f.svc.Notifier = d
+	alice := f.mustEnroll("alice@example.com")
+	before := len(mailTo(t, mail, "login.new"))
+	iss := f.mustSignIn(alice)
+	got := mailTo(t, mail, "login.new")
+	if len(got) != before+1 || !strings.Contains(got[len(got)-1], f.client.IP) || !strings.Contains(got[len(got)-1], "authenticator app") {
+		t.Fatalf("new sign-in mails: %d (before %d)\n%s", len(got), before, strings.Join(got, "\n"))
+	}
+
+	res := f.mustLogin(alice.user.Email)
+	if _, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: auth.MethodRecoveryCode, Code: alice.codes[0]}, f.client); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailTo(t, mail, "recovery_code.used"); len(got) != 1 || !strings.Contains(got[0], "9 are left") || strings.Contains(got[0], alice.codes[0]) {
+		t.Fatalf("recovery code mail: %q", got)
+	}
+
+	ss, u, err := f.svc.Authenticate(f.ctx, iss.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const next = "a brand new passphrase for the books"
+	if _, err := f.svc.ChangePassword(f.ctx, ss, u, testPassword, next, f.client); err != nil {
+		t.Fatal(err)
+	}
+	if got := mailTo(t, mail, "password.changed"); len(got) != 1 || strings.Contains(got[0], next) {
+		t.Fatalf("password mail: %q", got)
+	}
+
+	for range f.svc.Config().MaxFailures {
+		f.login(alice.user.Email, "wrong password every time")
+	}
+	if got := mailTo(t, mail, "account.locked"); len(got) != 1 || !strings.Contains(got[0], "locked until") {
+		t.Fatalf("lockout mail: %q", got)
+	}
+	// An unknown address locks the same way but there is nobody to tell.
+	for range f.svc.Config().MaxFailures {
+		f.login("nobody@example.com", "wrong password every time")
+	}
+	if got := mailTo(t, mail, "account.locked"); len(got) != 1 {
+		t.Fatalf("%d lockout mails after an unknown address locked, want still 1", len(got))
+	}
+}

@@ -98,6 +98,8 @@ func (s *Service) ChangePassword(ctx context.Context, ss *session.Session, u *Us
 	}
 	u.PasswordHash, u.PasswordChangedAt = hash, now
 	s.audit(ctx, u.ID, u.Email, "password.change", audit.Success, c, fmt.Sprintf("session=%d other_sessions_ended=%d", ss.ID, ended))
+	s.notifyUser(ctx, u, "password.changed", "Your Coffer password was changed",
+		fmt.Sprintf("The password of your Coffer account was changed from %s. Every other session was signed out (%d).", where(c), ended))
 	return ended, nil
 }
 

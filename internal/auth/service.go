@@ -369,6 +369,14 @@ func (s *Service) fail(ctx context.Context, key string, userID int64, subject st
 	}
 	if !until.IsZero() {
 		s.audit(ctx, userID, subject, "account.lockout", audit.Failure, c, "until="+until.Format(time.RFC3339))
+		// Only a real account hears of it: an unknown address has nobody
+		// to tell, and mailing it would reveal nothing but cost a message.
+		if userID != 0 {
+			if u, err := s.store.FindUserByID(ctx, userID); err == nil {
+				s.notifyUser(ctx, u, "account.locked", "Your Coffer account is locked for a while",
+					fmt.Sprintf("After repeated failed sign-in attempts (the last from %s), sign-in to your account is locked until %s. If it was not you, someone may know your password: change it once you can sign in, or ask an administrator to unlock the account.", where(c), until.UTC().Format("2 January 2006 15:04 MST")))
+			}
+		}
 	}
 }
 
@@ -534,6 +542,8 @@ func (s *Service) issue(ctx context.Context, pendingID int64, u *User, c Client,
 		s.log.Error("set last login", "err", err)
 	}
 	s.audit(ctx, u.ID, u.Email, "login", audit.Success, c, fmt.Sprintf("session=%d method=%s", ss.ID, method))
+	s.notifyUser(ctx, u, "login.new", "New sign-in to your Coffer account",
+		fmt.Sprintf("Your Coffer account was signed in to from %s, confirmed with %s.", where(c), methodLabel(method)))
 	return &Issued{Token: token, Session: ss}, nil
 }
 
@@ -662,6 +672,8 @@ func (s *Service) checkRecoveryCode(ctx context.Context, u *User, code string, c
 		}
 		if ok {
 			s.audit(ctx, u.ID, u.Email, "login.mfa.recovery_code", audit.Success, c, fmt.Sprintf("remaining=%d", len(codes)-1))
+			s.notifyUser(ctx, u, "recovery_code.used", "A recovery code was used on your Coffer account",
+				fmt.Sprintf("One of your recovery codes was used from %s; %d are left. If you lost your device, add a new second factor and remove the lost one.", where(c), len(codes)-1))
 			return nil
 		}
 	}
