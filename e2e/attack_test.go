@@ -12,6 +12,7 @@ import (
 
 	"coffer/client"
 	"coffer/internal/cli"
+	"coffer/internal/testmailpit"
 	"coffer/internal/testserver"
 )
 
@@ -65,7 +66,24 @@ func TestAttackRun(t *testing.T) {
 	if err := os.WriteFile(geo, []byte("# prefix,latitude,longitude,country\n203.0.113.0/24,51.5074,-0.1278,GB\n198.51.100.0/24,-33.8688,151.2093,AU\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := testserver.Start(t, "--trusted-proxy", "127.0.0.0/8", "--geoip-csv", geo, "--login-attempts-per-client", "120")
+	// Alerts go through the outbox to a real SMTP server.
+	mp := testmailpit.Start(t, testmailpit.Options{})
+	srv := testserver.Start(t, "--trusted-proxy", "127.0.0.0/8", "--geoip-csv", geo, "--login-attempts-per-client", "120",
+		"--smtp-addr", mp.SMTPAddr, "--smtp-from", "Coffer <coffer@attack.example>", "--smtp-tls", "none")
+	// countMail counts the messages of kind to the address that reached
+	// the SMTP server.
+	countMail := func(_ testing.TB, _ string, to, kind string) int {
+		n := 0
+		for _, m := range mp.Messages(t) {
+			if len(m.To) == 0 || m.To[0].Address != to {
+				continue
+			}
+			if h := mp.Headers(t, m.ID); len(h["X-Coffer-Event"]) > 0 && h["X-Coffer-Event"][0] == kind {
+				n++
+			}
+		}
+		return n
+	}
 	ctx := context.Background()
 	// The first user is the platform administrator.
 	admin := signedInMember(t, srv, "127.0.0.2", "owner@sprayed.test", "Sprayed Ltd", "owner")
