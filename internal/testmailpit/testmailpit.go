@@ -10,26 +10,19 @@
 package testmailpit
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"coffer/internal/testtools"
 )
 
 // RequireEnv is the variable that turns a missing mailpit binary from a
@@ -66,37 +59,25 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *syncBuffer
+	log  *testtools.SyncBuffer
 }
 
 // Binary returns the mailpit binary's path, skipping or failing tb when it
 // is missing.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	if p, err := exec.LookPath("mailpit"); err == nil {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".cache", "coffer-test-tools", "bin", "mailpit")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if os.Getenv(RequireEnv) != "" {
-		tb.Fatalf("the mailpit binary is not installed but %s is set: run scripts/test, which installs it into ~/.cache/coffer-test-tools/bin", RequireEnv)
-	}
-	tb.Skipf("the mailpit binary is not installed: run scripts/test (it installs Mailpit), or `GOBIN=~/.cache/coffer-test-tools/bin go install github.com/axllent/mailpit@latest`")
-	return ""
+	return testtools.Binary(tb, "mailpit", RequireEnv, "GOBIN=~/.cache/coffer-test-tools/bin go install github.com/axllent/mailpit@latest")
 }
 
 // Start runs Mailpit; it stops when the test ends.
 func Start(tb testing.TB, opt Options) *Server {
 	tb.Helper()
-	s := &Server{bin: Binary(tb), log: &syncBuffer{}}
+	s := &Server{bin: Binary(tb), log: &testtools.SyncBuffer{}}
 	dir := tb.TempDir()
 	s.args = []string{"--database", filepath.Join(dir, "mailpit.db"), "--disable-version-check", "--quiet", "--smtp-disable-rdns"}
 	if opt.STARTTLS || opt.ImplicitTLS {
-		cert, key := writeCert(tb, dir)
+		cert, key := filepath.Join(dir, "smtp-cert.pem"), filepath.Join(dir, "smtp-key.pem")
+		testtools.WriteSelfSignedCert(tb, cert, key, "PRIVATE KEY")
 		s.CAFile = cert
 		s.args = append(s.args, "--smtp-tls-cert", cert, "--smtp-tls-key", key)
 		if opt.ImplicitTLS {
@@ -117,7 +98,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	// A port picked free can be taken before Mailpit binds it: try again.
 	var lastErr error
 	for range 3 {
-		s.SMTPAddr, s.API = freeAddr(tb), "http://"+freeAddr(tb)
+		s.SMTPAddr, s.API = testtools.FreeAddr(tb), "http://"+testtools.FreeAddr(tb)
 		if lastErr = s.run(); lastErr == nil {
 			tb.Cleanup(s.Stop)
 			return s
@@ -263,72 +244,3 @@ func (s *Server) get(tb testing.TB, path string, v any) {
 
 // Log is what Mailpit wrote.
 func (s *Server) Log() string { return s.log.String() }
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 and localhost.
-func writeCert(tb testing.TB, dir string) (certFile, keyFile string) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "smtp-cert.pem"), filepath.Join(dir, "smtp-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-// syncBuffer collects Mailpit's output from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

@@ -10,28 +10,22 @@
 package testminio
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"coffer/internal/testtools"
 )
 
 // RequireEnv is the variable that turns a missing minio binary from a skip
@@ -51,7 +45,7 @@ type Server struct {
 	CAFile string
 
 	dir string
-	log *syncBuffer
+	log *testtools.SyncBuffer
 }
 
 // Start runs MinIO over plain HTTP.
@@ -71,20 +65,7 @@ func StartTLS(tb testing.TB) *Server {
 // missing.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".cache", "coffer-test-tools", "bin", "minio")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if os.Getenv(RequireEnv) != "" {
-		tb.Fatalf("the minio binary is not installed but %s is set: run scripts/test, which installs it into ~/.cache/coffer-test-tools/bin", RequireEnv)
-	}
-	tb.Skipf("the minio binary is not installed: run scripts/test (it installs MinIO), or `GOBIN=~/.cache/coffer-test-tools/bin go install github.com/minio/minio@latest`")
-	return ""
+	return testtools.Binary(tb, "minio", RequireEnv, "GOBIN=~/.cache/coffer-test-tools/bin go install github.com/minio/minio@latest")
 }
 
 func start(tb testing.TB, secure bool) *Server {
@@ -95,19 +76,21 @@ func start(tb testing.TB, secure bool) *Server {
 		SecretKey: randomHex(tb, 20),
 		Secure:    secure,
 		dir:       tb.TempDir(),
-		log:       &syncBuffer{},
+		log:       &testtools.SyncBuffer{},
 	}
 	args := []string{"server", filepath.Join(s.dir, "data")}
 	if secure {
 		certs := filepath.Join(s.dir, "certs")
-		s.CAFile = writeCert(tb, certs)
+		// Where MinIO looks for them: certs/public.crt, certs/private.key.
+		s.CAFile = filepath.Join(certs, "public.crt")
+		testtools.WriteSelfSignedCert(tb, s.CAFile, filepath.Join(certs, "private.key"), "EC PRIVATE KEY")
 		args = append(args, "--certs-dir", certs)
 	}
 	// A port picked free can be taken before MinIO binds it: try again.
 	var lastErr error
 	for range 3 {
-		s.Endpoint = freeAddr(tb)
-		cmd := exec.Command(bin, append(args, "--address", s.Endpoint, "--console-address", freeAddr(tb), "--quiet")...)
+		s.Endpoint = testtools.FreeAddr(tb)
+		cmd := exec.Command(bin, append(args, "--address", s.Endpoint, "--console-address", testtools.FreeAddr(tb), "--quiet")...)
 		cmd.Env = append(os.Environ(),
 			"MINIO_ROOT_USER="+s.AccessKey,
 			"MINIO_ROOT_PASSWORD="+s.SecretKey,
@@ -205,84 +188,10 @@ func (s *Server) MakeBucket(tb testing.TB, name string, lock bool) {
 // Log returns what MinIO wrote so far.
 func (s *Server) Log() string { return s.log.String() }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func randomHex(tb testing.TB, n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		tb.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 and its key as
-// MinIO expects them (dir/public.crt, dir/private.key) and returns the
-// certificate's path.
-func writeCert(tb testing.TB, dir string) string {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "coffer test minio"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	crt := filepath.Join(dir, "public.crt")
-	write := func(path, typ string, b []byte, mode os.FileMode) {
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), mode); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	write(crt, "CERTIFICATE", der, 0o644)
-	write(filepath.Join(dir, "private.key"), "EC PRIVATE KEY", keyDER, 0o600)
-	return crt
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

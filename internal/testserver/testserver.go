@@ -4,7 +4,6 @@
 package testserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,11 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"coffer/internal/cli"
+	"coffer/internal/testtools"
 )
 
 // Server is a running Coffer server.
@@ -35,24 +34,8 @@ type Server struct {
 	roots  *x509.CertPool
 }
 
-// SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// SyncBuffer is a buffer safe for concurrent writes and reads.
+type SyncBuffer = testtools.SyncBuffer
 
 // Start runs `coffer serve --data <tmp> --addr 127.0.0.1:0 args...` and
 // waits until it listens. The server stops when the test ends.

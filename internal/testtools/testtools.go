@@ -1,0 +1,127 @@
+// Package testtools holds what the helpers that start real servers for
+// tests (MinIO, Mailpit) share: finding the binary that scripts/test
+// installs, a free loopback port, a self-signed certificate for 127.0.0.1,
+// and a buffer for a child process's output.
+package testtools
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Binary returns the path of the program name, from PATH or from the tools
+// cache scripts/test installs into (~/.cache/coffer-test-tools/bin). When it
+// is missing the test is skipped with how to install it, or fails when the
+// environment variable requireEnv is set (CI must not skip).
+func Binary(tb testing.TB, name, requireEnv, install string) string {
+	tb.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".cache", "coffer-test-tools", "bin", name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	if os.Getenv(requireEnv) != "" {
+		tb.Fatalf("the %s binary is not installed but %s is set: run scripts/test, which installs it into ~/.cache/coffer-test-tools/bin", name, requireEnv)
+	}
+	tb.Skipf("the %s binary is not installed: run scripts/test (it installs it), or `%s`", name, install)
+	return ""
+}
+
+// FreeAddr returns a loopback address whose port was free a moment ago.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WriteSelfSignedCert writes a fresh self-signed P-256 certificate for
+// 127.0.0.1 and localhost (PEM, 0644) and its key (PEM, 0600) in the
+// encoding keyType names: "PRIVATE KEY" (PKCS #8) or "EC PRIVATE KEY".
+func WriteSelfSignedCert(tb testing.TB, certFile, keyFile, keyType string) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var keyDER []byte
+	switch keyType {
+	case "PRIVATE KEY":
+		keyDER, err = x509.MarshalPKCS8PrivateKey(key)
+	case "EC PRIVATE KEY":
+		keyDER, err = x509.MarshalECPrivateKey(key)
+	default:
+		tb.Fatalf("unknown key encoding %q", keyType)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: keyType, Bytes: keyDER}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// SyncBuffer collects a child process's output written from several
+// goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
