@@ -12,6 +12,7 @@ import (
 	"coffer/internal/cli"
 	"coffer/internal/testminio"
 	"coffer/internal/testserver"
+	"coffer/internal/testtools"
 )
 
 // runCofferS3 runs the coffer CLI with env as its environment and returns its
@@ -85,7 +86,7 @@ func TestBackupS3(t *testing.T) {
 	}
 	srv.Stop()
 	// Nothing was written since the backup: every table restored equal.
-	orig, got := dbTableHashes(t, filepath.Join(srv.DataDir, "coffer.db")), dbTableHashes(t, filepath.Join(fresh, "coffer.db"))
+	orig, got := testtools.TableHashes(t, filepath.Join(srv.DataDir, "coffer.db")), testtools.TableHashes(t, filepath.Join(fresh, "coffer.db"))
 	for table, h := range orig {
 		if got[table] != h {
 			t.Errorf("table %s differs after the restore from S3", table)

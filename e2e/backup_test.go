@@ -9,9 +9,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 	"coffer/client"
 	"coffer/internal/cli"
 	"coffer/internal/testserver"
+	"coffer/internal/testtools"
 
 	_ "modernc.org/sqlite"
 )
@@ -33,54 +32,6 @@ func runCoffer(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb testserver.SyncBuffer
 	code := cli.Run(ctx, args, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
 	return code, out.String(), errb.String()
-}
-
-// dbTableHashes hashes every table's rows (SELECT * ordered) by table.
-func dbTableHashes(tb testing.TB, path string) map[string]string {
-	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	out := map[string]string{}
-	for _, n := range names {
-		r, err := db.Query(fmt.Sprintf(`SELECT * FROM %q ORDER BY 1`, n))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		h := sha256.New()
-		count := 0
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			fmt.Fprintf(h, "%#v\n", vals)
-			count++
-		}
-		r.Close()
-		out[n] = fmt.Sprintf("%d rows %s", count, hex.EncodeToString(h.Sum(nil))[:16])
-	}
-	return out
 }
 
 func TestBackupRestore(t *testing.T) {
@@ -166,7 +117,7 @@ func TestBackupRestore(t *testing.T) {
 	t.Logf("backup of 100k journal lines (with its read-back): %v", time.Since(backupStart))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	id := lines[len(lines)-1]
-	live := dbTableHashes(t, filepath.Join(srv.DataDir, "coffer.db"))
+	live := testtools.TableHashes(t, filepath.Join(srv.DataDir, "coffer.db"))
 
 	code, list, errOut := runCoffer(ctx, "backup", "list", "--data", srv.DataDir)
 	if code != 0 || !strings.Contains(list, id+" ") || errOut != "" {
@@ -221,7 +172,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("restore: %d %s %s", code, out, errOut)
 	}
 	t.Logf("restore of 100k journal lines on a fresh directory: %v", time.Since(restoreStart))
-	restored := dbTableHashes(t, filepath.Join(to, "coffer.db"))
+	restored := testtools.TableHashes(t, filepath.Join(to, "coffer.db"))
 	if fmt.Sprint(live) != fmt.Sprint(restored) {
 		for n := range live {
 			if live[n] != restored[n] {

@@ -370,12 +370,16 @@ func (s *Service) fail(ctx context.Context, key string, userID int64, subject st
 	if !until.IsZero() {
 		s.audit(ctx, userID, subject, "account.lockout", audit.Failure, c, "until="+until.Format(time.RFC3339))
 		// Only a real account hears of it: an unknown address has nobody
-		// to tell, and mailing it would reveal nothing but cost a message.
+		// to tell. The message goes out after the answer, so the locking
+		// attempt takes the same time for known and unknown addresses.
 		if userID != 0 {
-			if u, err := s.store.FindUserByID(ctx, userID); err == nil {
-				s.notifyUser(ctx, u, "account.locked", "Your Coffer account is locked for a while",
-					fmt.Sprintf("After repeated failed sign-in attempts (the last from %s), sign-in to your account is locked until %s. If it was not you, someone may know your password: change it once you can sign in, or ask an administrator to unlock the account.", where(c), until.UTC().Format("2 January 2006 15:04 MST")))
-			}
+			ctx := context.WithoutCancel(ctx)
+			go func() {
+				if u, err := s.store.FindUserByID(ctx, userID); err == nil {
+					s.notifyUser(ctx, u, "account.locked", "Your Coffer account is locked for a while",
+						fmt.Sprintf("After repeated failed sign-in attempts (the last from %s), sign-in to your account is locked until %s. If it was not you, someone may know your password: change it once you can sign in, or ask an administrator to unlock the account.", where(c), until.UTC().Format("2 January 2006 15:04 MST")))
+				}
+			}()
 		}
 	}
 }

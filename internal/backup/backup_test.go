@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +17,7 @@ import (
 	"coffer/internal/backup"
 	"coffer/internal/keyring"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/testtools"
 )
 
 // mustDB creates a Coffer database (real migrations) in a new directory
@@ -70,52 +68,6 @@ func mustDir(tb testing.TB) *backup.Dir {
 	return d
 }
 
-// tableHashes hashes every table's rows, ordered, by name.
-func tableHashes(tb testing.TB, path string) map[string]string {
-	tb.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var names []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
-	out := map[string]string{}
-	for _, n := range names {
-		r, err := db.Query(fmt.Sprintf(`SELECT * FROM %q ORDER BY 1`, n))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cols, _ := r.Columns()
-		h := sha256.New()
-		count := 0
-		for r.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			fmt.Fprintf(h, "%#v\n", vals)
-			count++
-		}
-		r.Close()
-		out[n] = fmt.Sprintf("%d:%s", count, hex.EncodeToString(h.Sum(nil)))
-	}
-	return out
-}
-
 func mustCreate(tb testing.TB, dbPath string, kek keyring.KEK, chunk int, targets ...backup.Target) *backup.Manifest {
 	tb.Helper()
 	c := &backup.Creator{DBPath: dbPath, WorkDir: filepath.Dir(dbPath), KEK: kek, ChunkSize: chunk}
@@ -155,7 +107,7 @@ func TestRoundTrip(t *testing.T) {
 	if dst, _ := os.Stat(to); dst.Mode().Perm() != 0o700 {
 		t.Fatalf("restored dir mode %v", dst.Mode().Perm())
 	}
-	want, got := tableHashes(t, dbPath), tableHashes(t, filepath.Join(to, backup.DatabaseFile))
+	want, got := testtools.TableHashes(t, dbPath), testtools.TableHashes(t, filepath.Join(to, backup.DatabaseFile))
 	if len(want) < 5 || fmt.Sprint(want) != fmt.Sprint(got) {
 		t.Fatalf("restored tables differ:\nwant %v\ngot  %v", want, got)
 	}

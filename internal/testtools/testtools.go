@@ -9,9 +9,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -124,4 +128,55 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TableHashes reads the SQLite database at path (read-only, with the
+// driver registered as "sqlite") and returns, for every table, its row
+// count and a SHA-256 over its rows in primary-key order: two databases
+// with the same map hold the same data.
+func TableHashes(tb testing.TB, path string) map[string]string {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	out := map[string]string{}
+	for _, n := range names {
+		r, err := db.Query(fmt.Sprintf(`SELECT * FROM %q ORDER BY 1`, n))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cols, _ := r.Columns()
+		h := sha256.New()
+		count := 0
+		for r.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				tb.Fatal(err)
+			}
+			fmt.Fprintf(h, "%#v\n", vals)
+			count++
+		}
+		r.Close()
+		out[n] = fmt.Sprintf("%d rows %s", count, hex.EncodeToString(h.Sum(nil))[:16])
+	}
+	return out
 }
