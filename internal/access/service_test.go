@@ -26,6 +26,7 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // These tests drive access.Service against the real SQLite store, keyring
@@ -55,7 +56,7 @@ func (c *clock) Advance(d time.Duration) {
 type fixture struct {
 	tb    testing.TB
 	ctx   context.Context
-	store *sqlite.Store
+	store *sqlstore.Store
 	keys  *keyring.Envelope
 	auth  *auth.Service
 	svc   *access.Service

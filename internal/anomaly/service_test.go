@@ -16,12 +16,13 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/notify"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 var t0 = time.Date(2030, time.March, 4, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	st      *sqlite.Store
+	st      *sqlstore.Store
 	svc     *anomaly.Service
 	mail    string
 	owner   *auth.User

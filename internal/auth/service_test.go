@@ -21,6 +21,7 @@ import (
 	"coffer/internal/mfa"
 	"coffer/internal/session"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // These tests drive auth.Service against the real SQLite store and keyring,
@@ -64,7 +65,7 @@ func (c *clock) Advance(d time.Duration) {
 type fixture struct {
 	tb     testing.TB
 	ctx    context.Context
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	pool   *auth.HashPool
 	svc    *auth.Service
 	clock  *clock

@@ -20,6 +20,7 @@ import (
 	"coffer/internal/ledger"
 	"coffer/internal/notify"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // Env is the process environment a command runs in; tests supply their own.
@@ -124,7 +125,7 @@ func dataDirDefault(env Env) string {
 // app is what every command that touches the data needs.
 type app struct {
 	dir    string
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	keys   *keyring.Envelope
 	auth   *auth.Service
 	ledger *ledger.Service

@@ -15,7 +15,7 @@ import (
 
 	"coffer/internal/auth"
 	"coffer/internal/keyring"
-	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 const keysHelp = `Usage:
@@ -91,7 +91,7 @@ func (c masterKeyConfig) validate() error {
 // bootstrap root secret for a database that has none (the local master
 // key, so that values sealed before data keys existed still open). With the
 // file provider it first completes or undoes an interrupted rotate-master.
-func loadKEK(ctx context.Context, dir string, st *sqlite.Store, c masterKeyConfig) (kek keyring.KEK, bootstrap []byte, created bool, err error) {
+func loadKEK(ctx context.Context, dir string, st *sqlstore.Store, c masterKeyConfig) (kek keyring.KEK, bootstrap []byte, created bool, err error) {
 	switch c.Provider {
 	case providerFile:
 		if err := recoverFileRotation(ctx, dir, st); err != nil {
@@ -126,7 +126,7 @@ const (
 // recoverFileRotation finishes a rotate-master that was interrupted after
 // its re-wrap committed (the data keys are under master.key.new: install it)
 // or undoes one that was interrupted before (remove master.key.new).
-func recoverFileRotation(ctx context.Context, dir string, st *sqlite.Store) error {
+func recoverFileRotation(ctx context.Context, dir string, st *sqlstore.Store) error {
 	newPath := filepath.Join(dir, newKeyFileName)
 	key, err := keyring.ReadMasterKeyFile(newPath)
 	if errors.Is(err, os.ErrNotExist) {
@@ -177,7 +177,7 @@ func installNewKeyFile(dir string) error {
 // dropOldKeyFile removes master.key.old once no live data key is wrapped
 // by anything but the current master key: the start after a rotation
 // succeeded.
-func dropOldKeyFile(ctx context.Context, dir string, st *sqlite.Store, kek keyring.KEK, log *slog.Logger) error {
+func dropOldKeyFile(ctx context.Context, dir string, st *sqlstore.Store, kek keyring.KEK, log *slog.Logger) error {
 	old := filepath.Join(dir, oldKeyFileName)
 	if _, err := os.Stat(old); err != nil {
 		return nil

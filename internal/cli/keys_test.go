@@ -18,11 +18,12 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // books opens the data directory as the server would and returns the
 // ledger over it.
-func openLedger(tb testing.TB, dir string) (*sqlite.Store, *ledger.Service) {
+func openLedger(tb testing.TB, dir string) (*sqlstore.Store, *ledger.Service) {
 	tb.Helper()
 	master, err := keyring.ReadMasterKeyFile(filepath.Join(dir, keyring.KeyFileName))
 	if err != nil {

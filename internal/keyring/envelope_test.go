@@ -21,12 +21,13 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // env is a real SQLite store with an Envelope over it.
 type env struct {
 	dir    string
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	master []byte
 	keys   *keyring.Envelope
 	led    *ledger.Service
@@ -504,7 +505,7 @@ func TestDeleteOrgShredsKeys(t *testing.T) {
 	}
 	rows.Close()
 	listed := map[string]bool{"data_keys": true, "key_rotations": true}
-	for _, name := range sqlite.OrgTables() {
+	for _, name := range sqlstore.OrgTables() {
 		listed[name] = true
 	}
 	for _, name := range tables {

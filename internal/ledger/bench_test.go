@@ -20,6 +20,7 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // TestMain removes the shared benchmark database after all tests and
@@ -129,7 +130,7 @@ const (
 type millionBooks struct {
 	once  sync.Once
 	dir   string
-	store *sqlite.Store
+	store *sqlstore.Store
 	svc   *ledger.Service
 	orgID int64
 	total int64 // the trial balance's total debits, from the seeded nets
@@ -215,7 +216,7 @@ func (m *millionBooks) build(ctx context.Context) error {
 // account's debit − credit. This bypasses postJournal on purpose: it is
 // test data at a million rows, checked afterwards against the trial
 // balance.
-func seedLines(ctx context.Context, st *sqlite.Store, orgID int64, n int, rng *mrand.Rand) (map[int64]int64, error) {
+func seedLines(ctx context.Context, st *sqlstore.Store, orgID int64, n int, rng *mrand.Rand) (map[int64]int64, error) {
 	db := st.DB()
 	var accounts []int64
 	rows, err := db.QueryContext(ctx, `SELECT id FROM accounts WHERE org_id = ? ORDER BY id`, orgID)
@@ -235,7 +236,7 @@ func seedLines(ctx context.Context, st *sqlite.Store, orgID int64, n int, rng *m
 	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM journals`).Scan(&firstID); err != nil {
 		return nil, err
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

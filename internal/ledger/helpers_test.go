@@ -13,13 +13,14 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // books is an organisation with the default chart on a real SQLite store,
 // and a ledger service over it with a fixed clock.
 type books struct {
 	svc   *ledger.Service
-	store *sqlite.Store
+	store *sqlstore.Store
 	keys  *keyring.Envelope
 	org   *access.Org
 	actor ledger.Actor

@@ -17,6 +17,7 @@ import (
 	"coffer/internal/notices"
 	"coffer/internal/notify"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 var t0 = time.Date(2030, time.March, 4, 9, 0, 0, 0, time.UTC)
@@ -100,7 +101,7 @@ func (m *mailbox) Notify(_ context.Context, msg notify.Message) error {
 }
 
 type fixture struct {
-	st      *sqlite.Store
+	st      *sqlstore.Store
 	auth    *auth.Service
 	board   *notices.Service
 	reports *notices.Reports

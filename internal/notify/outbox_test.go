@@ -15,6 +15,7 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/notify"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 	"coffer/internal/testmailpit"
 )
 
@@ -33,7 +34,7 @@ func (c *clock) Add(d time.Duration) {
 
 // fixture is an outbox over a real store and keyring.
 type fixture struct {
-	store *sqlite.Store
+	store *sqlstore.Store
 	box   *notify.Outbox
 	clock *clock
 }

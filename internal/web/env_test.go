@@ -14,12 +14,13 @@ import (
 	"coffer/internal/ledger"
 	"coffer/internal/session"
 	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // testServer is a real server on a real SQLite store in a temporary
 // directory, with real services and a fresh master key.
 type testServer struct {
-	store  *sqlite.Store
+	store  *sqlstore.Store
 	ledger *ledger.Service
 	server *Server
 }

@@ -16,7 +16,7 @@ import (
 	"coffer/internal/access"
 	"coffer/internal/auth"
 	"coffer/internal/ledger"
-	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 // matrixEnv is a real server (real SQLite, real services) with one
@@ -24,7 +24,7 @@ import (
 // second factor is fresh, and an outsider who belongs to another
 // organisation only.
 type matrixEnv struct {
-	store    *sqlite.Store
+	store    *sqlstore.Store
 	handler  http.Handler
 	server   *Server
 	org      *access.Org

@@ -13,7 +13,7 @@ import (
 
 	"coffer/internal/access"
 	"coffer/internal/ledger"
-	"coffer/internal/store/sqlite"
+	"coffer/internal/store/sqlstore"
 )
 
 func TestCSVText(t *testing.T) {
@@ -41,7 +41,7 @@ func TestCSVText(t *testing.T) {
 // owner and an invoice-only member.
 type reportsEnv struct {
 	handler http.Handler
-	store   *sqlite.Store
+	store   *sqlstore.Store
 	led     *ledger.Service
 	org     *access.Org
 	owner   ledger.Actor
