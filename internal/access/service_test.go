@@ -25,8 +25,8 @@ import (
 	"coffer/internal/errs"
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 // These tests drive access.Service against the real SQLite store, keyring
@@ -68,7 +68,7 @@ type fixture struct {
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	ctx := tb.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "coffer.db"))
+	st, err := testdb.Open(tb, filepath.Join(tb.TempDir(), "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -446,7 +446,7 @@ func TestMembers(t *testing.T) {
 	f.member(f.newOrg("Other Ltd", f.user("x@other.example")), "y@other.example", access.Standard)
 	// bob has an authenticator app and 7 unused recovery codes (3 used).
 	db := f.store.DB()
-	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, x'00', 1, -1, 0)`, bob.ID); err != nil {
+	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, ?, 1, -1, 0)`, bob.ID, []byte{0}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
@@ -454,12 +454,12 @@ func TestMembers(t *testing.T) {
 		if i < 3 {
 			used = 1
 		}
-		if _, err := db.ExecContext(f.ctx, `INSERT INTO recovery_codes (user_id, salt, hash, used_at) VALUES (?, x'00', x'00', ?)`, bob.ID, used); err != nil {
+		if _, err := db.ExecContext(f.ctx, `INSERT INTO recovery_codes (user_id, salt, hash, used_at) VALUES (?, ?, ?, ?)`, bob.ID, []byte{0}, []byte{0}, used); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// adv has an unconfirmed factor only: no second factor yet.
-	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, x'00', 0, -1, 0)`, adv.ID); err != nil {
+	if _, err := db.ExecContext(f.ctx, `INSERT INTO mfa_factors (user_id, secret_enc, confirmed, counter, created_at) VALUES (?, ?, 0, -1, 0)`, adv.ID, []byte{0}); err != nil {
 		t.Fatal(err)
 	}
 	login := t0.Add(2 * time.Hour)
@@ -953,12 +953,11 @@ func TestAcceptInvitation(t *testing.T) {
 func (f *fixture) sealContact(org *access.Org, name, bank, tax string) int64 {
 	f.tb.Helper()
 	db := f.store.DB()
-	res, err := db.ExecContext(f.ctx, `INSERT INTO contacts (org_id, name, email, is_customer, is_supplier, created_at, updated_at) VALUES (?, ?, '', 1, 0, ?, ?)`,
+	id, err := db.InsertID(f.ctx, `INSERT INTO contacts (org_id, name, email, is_customer, is_supplier, created_at, updated_at) VALUES (?, ?, '', 1, 0, ?, ?)`,
 		org.ID, name, t0.Unix(), t0.Unix())
 	if err != nil {
 		f.tb.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	var bankEnc, taxEnc []byte
 	if bank != "" {
 		if bankEnc, err = f.keys.Seal(f.ctx, org.ID, []byte(bank), keyring.OrgAAD(org.ID, "contacts", "bank_details", id)); err != nil {
@@ -1000,12 +999,11 @@ func (f *fixture) books(org *access.Org, owner *auth.User) {
 	contact := f.sealContact(org, "Globex", "GB29 NWBK 6016 1331 9268 19", "GB123456789")
 	f.sealContact(org, "=cmd()", "", "")
 	db := f.store.DB()
-	res, err := db.ExecContext(f.ctx, `INSERT INTO invoices (org_id, kind, number, contact_id, date, due_date, status, subtotal, tax_total, total, amount_paid, journal_id, created_at, updated_at)
+	inv, err := db.InsertID(f.ctx, `INSERT INTO invoices (org_id, kind, number, contact_id, date, due_date, status, subtotal, tax_total, total, amount_paid, journal_id, created_at, updated_at)
 		VALUES (?, 'sales', 'INV-0001', ?, '2030-05-02', '2030-06-01', 'paid', 10000, 2000, 12000, 12000, ?, 0, 0)`, org.ID, contact, j.ID)
 	if err != nil {
 		f.tb.Fatal(err)
 	}
-	inv, _ := res.LastInsertId()
 	if _, err := db.ExecContext(f.ctx, `INSERT INTO invoice_lines (invoice_id, org_id, position, description, quantity, unit_price, account_id, tax_rate_bp, line_amount, tax_amount)
 		VALUES (?, ?, 1, 'Widgets', 25000, 4000, ?, 2000, 10000, 2000)`, inv, org.ID, code["4000"]); err != nil {
 		f.tb.Fatal(err)
@@ -1014,7 +1012,7 @@ func (f *fixture) books(org *access.Org, owner *auth.User) {
 	if err := db.QueryRowContext(f.ctx, `SELECT id FROM bank_accounts WHERE org_id = ?`, org.ID).Scan(&bank); err != nil {
 		f.tb.Fatal(err)
 	}
-	if _, err := db.ExecContext(f.ctx, `UPDATE bank_accounts SET account_number_enc = x'deadbeef', number_last4 = '4321' WHERE id = ?`, bank); err != nil {
+	if _, err := db.ExecContext(f.ctx, `UPDATE bank_accounts SET account_number_enc = ?, number_last4 = '4321' WHERE id = ?`, []byte{0xde, 0xad, 0xbe, 0xef}, bank); err != nil {
 		f.tb.Fatal(err)
 	}
 	if _, err := db.ExecContext(f.ctx, `INSERT INTO payments (org_id, invoice_id, bank_account_id, date, amount, journal_id, created_at) VALUES (?, ?, ?, '2030-05-03', 12000, ?, 0)`,

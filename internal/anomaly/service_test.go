@@ -15,8 +15,8 @@ import (
 	"coffer/internal/audit"
 	"coffer/internal/auth"
 	"coffer/internal/notify"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 var t0 = time.Date(2030, time.March, 4, 9, 0, 0, 0, time.UTC)
@@ -35,7 +35,7 @@ type fixture struct {
 func newFixture(t *testing.T, cfg anomaly.Config) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "coffer.db"))
+	st, err := testdb.Open(t, filepath.Join(dir, "coffer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

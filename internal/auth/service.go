@@ -175,6 +175,10 @@ type Service struct {
 	SMS sms.Provider
 	// Observer sees every audited event (anomaly detection); nil: none.
 	Observer Observer
+	// OnEvent, when set, is told the action, outcome (audit.Success or
+	// audit.Failure) and detail of every audited event, for metrics. It
+	// must be quick and must not keep the detail: it can name a user.
+	OnEvent func(action, outcome, detail string)
 }
 
 // NewService returns a Service. The pool bounds concurrent hashing.
@@ -235,6 +239,9 @@ func (s *Service) audit(ctx context.Context, userID int64, subject, action, outc
 	}
 	if s.Observer != nil {
 		s.Observer.Observe(ctx, e, c)
+	}
+	if s.OnEvent != nil {
+		s.OnEvent(action, outcome, detail)
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/mfa"
 	"coffer/internal/session"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 // These tests drive auth.Service against the real SQLite store and keyring,
@@ -77,7 +77,7 @@ type fixture struct {
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	ctx := tb.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "coffer.db"))
+	st, err := testdb.Open(tb, filepath.Join(tb.TempDir(), "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -211,11 +211,18 @@ func TestSMS_RegisterAndSignIn(t *testing.T) {
 	}
 
 	t.Run("ErrSingleUse", func(t *testing.T) {
+		// A used code is worth nothing at the next sign-in, where a new
+		// code has been sent.
+		f.advance(10 * time.Minute) // past the per-number sending limit
 		res := f.mustLogin(aliceEmail)
-		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: auth.MethodSMS, Code: code}, f.client)
-		if wantErr(t, err, errs.EUNAUTHORIZED); !strings.Contains(errs.Message(err), "already been used") {
-			t.Fatalf("message = %q", errs.Message(err))
+		if _, err := f.svc.SendLoginSMS(f.ctx, res.LoginToken, sms.ChannelSMS, 0, f.client); err != nil {
+			t.Fatal(err)
 		}
+		if fresh := box.lastCode(phone); fresh == code {
+			t.Skip("the new code happens to equal the old one (1 in a million)")
+		}
+		_, err := f.svc.VerifySecondFactor(f.ctx, res.LoginToken, auth.Proof{Method: auth.MethodSMS, Code: code}, f.client)
+		wantErr(t, err, errs.EUNAUTHORIZED)
 	})
 	t.Run("OKStepUp", func(t *testing.T) {
 		f.advance(10 * time.Minute)

@@ -600,7 +600,7 @@ func TestPasskeyLogin_DueResetTakesEffect(t *testing.T) {
 	// (the reset flow itself is tested in reset_test.go).
 	now := f.now().Unix()
 	if _, err := f.store.DB().ExecContext(f.ctx, `INSERT INTO mfa_resets (user_id, org_id, started_by, status, confirm_hash, cancel_hash, created_at, confirm_by, confirmed_at, effective_at)
-		VALUES (?, ?, 0, 'waiting', x'01', x'02', ?, ?, ?, ?)`, e.user.ID, org.ID, now-7200, now+3600, now-3600, now-60); err != nil {
+		VALUES (?, ?, 0, 'waiting', ?, ?, ?, ?, ?, ?)`, e.user.ID, org.ID, []byte{1}, []byte{2}, now-7200, now+3600, now-3600, now-60); err != nil {
 		t.Fatal(err)
 	}
 	token, opts, err := f.svc.PasskeyOptions(f.ctx, f.client)

@@ -66,7 +66,7 @@ var cliClient = auth.Client{IP: "local", UserAgent: "coffer admin"}
 
 func runUserAdd(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("admin user add", adminHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	email := fs.String("email", "", "the user's email address (their sign-in name)")
 	name := fs.String("name", "", "the user's full name")
 	stdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
@@ -100,7 +100,7 @@ func runUserAdd(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := openAppKeys(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
+	a, _, err := openAppKeys(ctx, *dir, *db, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
 	if err != nil {
 		return err
 	}
@@ -171,12 +171,12 @@ func (a *app) auditOrg(ctx context.Context, userID int64, action, detail string)
 
 func runUserUnlock(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("admin user unlock", adminHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	email := fs.String("email", "", "the account's email address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, _, err := openAppKeys(ctx, *dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
+	a, _, err := openAppKeys(ctx, *dir, *db, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), defaultMasterKeyConfig(env))
 	if err != nil {
 		return err
 	}

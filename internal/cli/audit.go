@@ -58,16 +58,16 @@ var errAuditBroken = errors.New("the audit log does not verify")
 // key made up on the spot would only report every signature as wrong.
 func openAuditApp(ctx context.Context, name string, args []string, env Env) (*app, error) {
 	fs := newFlagSet("audit "+name, auditHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	mk := defaultMasterKeyConfig(env)
 	mk.addFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(*dir, "coffer.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(*dir, "coffer.db")); err != nil && *db == "" {
 		return nil, fmt.Errorf("no Coffer database in %s: give the data directory with --data", *dir)
 	}
-	return openKeysApp(ctx, *dir, mk, env)
+	return openKeysApp(ctx, *dir, *db, mk, env)
 }
 
 func runAuditVerify(ctx context.Context, args []string, env Env) error {

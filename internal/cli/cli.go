@@ -19,6 +19,7 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/notify"
+	"coffer/internal/store/postgres"
 	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
 )
@@ -139,7 +140,7 @@ func (a *app) Close() error { return a.store.Close() }
 // openAppKeys prepares the data directory (0700), the database and the
 // master key from the provider mk (the file: 0600), opens the keyring and
 // wires the services.
-func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, log *slog.Logger, mk masterKeyConfig) (*app, bool, error) {
+func openAppKeys(ctx context.Context, dir, db string, cfg auth.Config, workers int, log *slog.Logger, mk masterKeyConfig) (*app, bool, error) {
 	if dir == "" {
 		return nil, false, errors.New("no data directory given (--data)")
 	}
@@ -154,7 +155,7 @@ func openAppKeys(ctx context.Context, dir string, cfg auth.Config, workers int, 
 	if mk.Getenv == nil {
 		mk.Getenv = func(string) string { return "" }
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	st, err := openStore(ctx, dir, db)
 	if err != nil {
 		return nil, false, err
 	}
@@ -246,4 +247,25 @@ func errorText(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+const dbFlagUsage = "database: empty for SQLite in the data directory (default), or postgres://USER@HOST:PORT/DB?sslmode=verify-full for PostgreSQL; the password from PGPASSWORD or ~/.pgpass, never in the URL (default $COFFER_DB)"
+
+// dataFlags registers --data and --db, which every command that opens the
+// books takes.
+func dataFlags(fs *flag.FlagSet, env Env) (dir, db *string) {
+	return fs.String("data", dataDirDefault(env), "data directory"), fs.String("db", env.Getenv("COFFER_DB"), dbFlagUsage)
+}
+
+// openStore opens the books: SQLite in the data directory unless db names
+// a PostgreSQL database.
+func openStore(ctx context.Context, dir, db string) (*sqlstore.Store, error) {
+	switch {
+	case db == "":
+		return sqlite.Open(ctx, filepath.Join(dir, "coffer.db"))
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	default:
+		return nil, errors.New("--db: give a postgres:// URL, or leave it empty for SQLite in the data directory")
+	}
 }

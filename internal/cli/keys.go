@@ -222,23 +222,23 @@ func runKeys(ctx context.Context, args []string, env Env) error {
 }
 
 // openKeysApp opens the data directory for a keys command.
-func openKeysApp(ctx context.Context, dir string, mk masterKeyConfig, env Env) (*app, error) {
+func openKeysApp(ctx context.Context, dir, db string, mk masterKeyConfig, env Env) (*app, error) {
 	if err := mk.validate(); err != nil {
 		return nil, err
 	}
-	a, _, err := openAppKeys(ctx, dir, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), mk)
+	a, _, err := openAppKeys(ctx, dir, db, auth.DefaultConfig(), 1, slog.New(slog.NewTextHandler(env.Stderr, nil)), mk)
 	return a, err
 }
 
 func runKeysStatus(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("keys status", keysHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	mk := defaultMasterKeyConfig(env)
 	mk.addFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, err := openKeysApp(ctx, *dir, mk, env)
+	a, err := openKeysApp(ctx, *dir, *db, mk, env)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func printKeyStatus(ctx context.Context, w io.Writer, a *app) error {
 
 func runKeysRotate(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("keys rotate", keysHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	org := fs.Int64("org", -1, "organisation id (0: the platform key of TOTP seeds)")
 	batch := fs.Int("batch", 200, "rows re-encrypted per transaction")
 	mk := defaultMasterKeyConfig(env)
@@ -325,7 +325,7 @@ func runKeysRotate(ctx context.Context, args []string, env Env) error {
 	if opt.Batch < 1 || opt.Batch > 10000 {
 		return fmt.Errorf("--batch %d: want 1 to 10000", opt.Batch)
 	}
-	a, err := openKeysApp(ctx, *dir, mk, env)
+	a, err := openKeysApp(ctx, *dir, *db, mk, env)
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func runKeysRotate(ctx context.Context, args []string, env Env) error {
 
 func runKeysRotateMaster(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("keys rotate-master", keysHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	mk := defaultMasterKeyConfig(env)
 	mk.addFlags(fs)
 	to := fs.String("to-provider", "", "provider of the new master key: file, env or vault (default: the current one)")
@@ -365,7 +365,7 @@ func runKeysRotateMaster(ctx context.Context, args []string, env Env) error {
 	if _, err := os.Stat(filepath.Join(*dir, oldKeyFileName)); err == nil && toCfg.Provider == providerFile {
 		return fmt.Errorf("%s still exists: start coffer once with the current master key (it removes the file when no key needs it), then rotate again", oldKeyFileName)
 	}
-	a, err := openKeysApp(ctx, *dir, mk, env)
+	a, err := openKeysApp(ctx, *dir, *db, mk, env)
 	if err != nil {
 		return err
 	}

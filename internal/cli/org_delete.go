@@ -11,7 +11,7 @@ import (
 
 func runOrgDelete(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("admin org delete", adminHelp, env)
-	dir := fs.String("data", dataDirDefault(env), "data directory")
+	dir, db := dataFlags(fs, env)
 	id := fs.Int64("id", 0, "the organisation's id")
 	confirm := fs.String("confirm", "", "the organisation's exact name, to confirm")
 	if err := parseFlags(fs, args); err != nil {
@@ -23,7 +23,7 @@ func runOrgDelete(ctx context.Context, args []string, env Env) error {
 	if *confirm == "" {
 		return errors.New("repeat the organisation's exact name with --confirm NAME")
 	}
-	a, err := openKeysApp(ctx, *dir, defaultMasterKeyConfig(env), env)
+	a, err := openKeysApp(ctx, *dir, *db, defaultMasterKeyConfig(env), env)
 	if err != nil {
 		return err
 	}

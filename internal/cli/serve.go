@@ -54,7 +54,9 @@ sign-in denied on Coffer Verify) go by mail: see --smtp-addr below.
 
 // ServeConfig is the configuration of coffer serve.
 type ServeConfig struct {
-	DataDir         string
+	DataDir string
+	// DB is empty for SQLite in DataDir, or a postgres:// URL.
+	DB              string
 	Addr            string
 	TLSCert         string
 	TLSKey          string
@@ -73,12 +75,15 @@ type ServeConfig struct {
 	SMS       smsConfig
 	Backup    backupConfig
 	SMTP      smtpConfig
+	// Ops is /metrics' token and the drain and shutdown timing.
+	Ops opsConfig
 }
 
 // DefaultServeConfig returns the defaults, with COFFER_* environment on top.
 func DefaultServeConfig(env Env) ServeConfig {
 	c := ServeConfig{
 		DataDir:     dataDirDefault(env),
+		DB:          env.Getenv("COFFER_DB"),
 		Addr:        "localhost:8443",
 		LogLevel:    "info",
 		LogFormat:   "text",
@@ -91,6 +96,7 @@ func DefaultServeConfig(env Env) ServeConfig {
 		SecurityTxt:     securityTxtConfig{Languages: "en"},
 		Backup:          defaultBackupConfig(),
 		SMTP:            defaultSMTPConfig(),
+		Ops:             defaultOpsConfig(env),
 	}
 	if v := env.Getenv("COFFER_ADDR"); v != "" {
 		c.Addr = v
@@ -144,6 +150,9 @@ func (c ServeConfig) Validate() error {
 	if err := c.Anomaly.validate(); err != nil {
 		problems = append(problems, err)
 	}
+	if err := c.Ops.validate(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Auth.Validate(); err != nil {
 		problems = append(problems, err)
 	}
@@ -152,8 +161,9 @@ func (c ServeConfig) Validate() error {
 
 func runServe(ctx context.Context, args []string, env Env) error {
 	cfg := DefaultServeConfig(env)
-	fs := newFlagSet("serve", serveHelp+serveSMSHelp+serveSMTPHelp+serveAnomalyHelp, env)
+	fs := newFlagSet("serve", serveHelp+serveSMSHelp+serveSMTPHelp+serveAnomalyHelp+serveOpsHelp, env)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	fs.StringVar(&cfg.DB, "db", cfg.DB, dbFlagUsage)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTPS listen address HOST:PORT")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file (default: self-signed, generated in the data directory)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
@@ -168,6 +178,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	cfg.SecurityTxt.addFlags(fs)
 	cfg.Backup.addFlags(fs)
 	cfg.SMTP.addFlags(fs)
+	cfg.Ops.addFlags(fs)
 	a := &cfg.Auth
 	cfg.Anomaly.addFlags(fs, &authFlagTarget{clientAttempts: &a.ClientAttemptsPerMinute})
 	fs.Func("argon2-time", "argon2id passes (default 2)", uintFlag(&a.Argon2.Time))
@@ -201,7 +212,7 @@ func uintFlag(dst *uint32) func(string) error {
 }
 
 func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) error {
-	a, createdKey, err := openAppKeys(ctx, cfg.DataDir, cfg.Auth, cfg.HashWorkers, log, cfg.MasterKey)
+	a, createdKey, err := openAppKeys(ctx, cfg.DataDir, cfg.DB, cfg.Auth, cfg.HashWorkers, log, cfg.MasterKey)
 	if err != nil {
 		return err
 	}
@@ -236,8 +247,13 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 	defer detector.Close()
 	a.auth.Observer = detector
 	members := access.NewService(anomaly.Watch(a.store, detector), a.auth, a.keys, keyring.OrgAAD, log)
+	metricsToken, err := cfg.Ops.metricsToken()
+	if err != nil {
+		return err
+	}
 	srv, err := web.NewServer(web.Deps{Auth: a.auth, Orgs: a.store, Ledger: a.ledger, Idempotency: a.store, Members: members, Log: log, Findings: detector}, web.Options{SecurityContact: cfg.SecurityContact, TrustedProxies: cfg.Anomaly.TrustedProxies,
-		SecurityPolicyURL: cfg.SecurityTxt.PolicyURL, SecurityLanguages: cfg.SecurityTxt.Languages, SecurityExpires: cfg.SecurityTxt.Expires})
+		SecurityPolicyURL: cfg.SecurityTxt.PolicyURL, SecurityLanguages: cfg.SecurityTxt.Languages, SecurityExpires: cfg.SecurityTxt.Expires,
+		DB: a.store.DB().SQL(), MetricsToken: metricsToken})
 	if err != nil {
 		return err
 	}
@@ -320,8 +336,19 @@ func serve(ctx context.Context, cfg ServeConfig, env Env, log *slog.Logger) erro
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Draining: /readyz says 503 so load balancers stop sending new
+	// requests, while this node still serves whatever they send meanwhile.
+	srv.StartDraining()
+	if cfg.Ops.DrainDelay > 0 {
+		log.Info("draining", "drain_delay", cfg.Ops.DrainDelay.String())
+		select {
+		case <-time.After(cfg.Ops.DrainDelay):
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Ops.ShutdownTimeout)
 	defer cancel()
 	var redirectErr error
 	if redirect != nil {

@@ -20,8 +20,8 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 // env is a real SQLite store with an Envelope over it.
@@ -38,7 +38,7 @@ type env struct {
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	dir := tb.TempDir()
-	st, err := sqlite.Open(tb.Context(), filepath.Join(dir, "coffer.db"))
+	st, err := testdb.Open(tb, filepath.Join(dir, "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -320,16 +320,19 @@ func TestRotation(t *testing.T) {
 			secrets = append(secrets, []byte(fmt.Sprintf("TOTPSEEDSECRET%02d", i)))
 		}
 		secrets = append(secrets, []byte("SECRETBANK"), []byte("TAXSECRET"), []byte("TOTPSEED"))
-		grepFiles(t, e.dir, secrets)
+		grepFiles(t, e.store.DB(), e.dir, secrets)
 	})
 }
 
-// grepFiles fails if any file of the database (main, WAL, shared memory)
-// contains any of the secrets.
-func grepFiles(t *testing.T, dir string, secrets [][]byte) {
+// grepFiles fails if any file of the database (main, WAL, shared memory;
+// on PostgreSQL the database's own files and the cluster's WAL) contains
+// any of the secrets.
+func grepFiles(t *testing.T, db *sqlstore.DB, dir string, secrets [][]byte) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "coffer.db*"))
-	if len(files) < 2 {
+	if testdb.Postgres() {
+		files = postgresFiles(t, db)
+	} else if len(files) < 2 {
 		t.Fatalf("database files %v: want the database and its WAL", files)
 	}
 	for _, f := range files {
@@ -493,7 +496,11 @@ func TestDeleteOrgShredsKeys(t *testing.T) {
 		t.Fatalf("wrapped bytes not zeroed: %+v, %v", k, err)
 	}
 	// No row of the organisation is left in any table with an org_id.
-	rows, err := e.store.DB().Query(`SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'org_id')`)
+	q := `SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'org_id')`
+	if testdb.Postgres() {
+		q = `SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() AND column_name = 'org_id'`
+	}
+	rows, err := e.store.DB().Query(q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,4 +607,25 @@ func TestEnvMasterKey(t *testing.T) {
 	if _, err := b.Unwrap(context.Background(), wrapped); err == nil {
 		t.Fatal("tampered wrapped key opened")
 	}
+}
+
+// postgresFiles checkpoints PostgreSQL, so that every change is in the
+// data files, and lists the test database's files and the cluster's WAL.
+// The test cluster runs on this machine (scripts/test starts it).
+func postgresFiles(t *testing.T, db *sqlstore.DB) []string {
+	t.Helper()
+	var dir string
+	var oid int64
+	if _, err := db.Exec(`CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT current_setting('data_directory'), (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&dir, &oid); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := filepath.Glob(filepath.Join(dir, "base", fmt.Sprint(oid), "*"))
+	wal, _ := filepath.Glob(filepath.Join(dir, "pg_wal", "0*"))
+	if len(base) == 0 || len(wal) == 0 {
+		t.Fatalf("database files under %s: %d, WAL files: %d; want both (is the test cluster on this machine?)", dir, len(base), len(wal))
+	}
+	return append(base, wal...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"coffer/internal/errs"
 	"coffer/internal/ledger"
+	"coffer/internal/testdb"
 )
 
 // salesBooks is an organisation's books with a customer, a supplier and
@@ -175,29 +176,34 @@ func TestContactBankDetails(t *testing.T) {
 	})
 
 	t.Run("encrypted at rest", func(t *testing.T) {
-		// Checkpoint so the main file holds everything, then read it and
-		// its WAL: the plaintext must appear in neither.
-		if _, err := s.store.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
-			t.Fatal(err)
-		}
-		var file string
-		if err := s.store.DB().QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{file, file + "-wal"} {
-			data, err := os.ReadFile(f)
-			if err != nil && !os.IsNotExist(err) {
+		// On SQLite the file itself is read too: checkpoint so the main file
+		// holds everything, then read it and its WAL.
+		if !testdb.Postgres() {
+			if _, err := s.store.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
 				t.Fatal(err)
 			}
-			for _, secret := range []string{"87654321", tax} {
-				if bytes.Contains(data, []byte(secret)) {
-					t.Fatalf("%s contains %q in plaintext", filepath.Base(f), secret)
+			var file string
+			if err := s.store.DB().QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{file, file + "-wal"} {
+				data, err := os.ReadFile(f)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				for _, secret := range []string{"87654321", tax} {
+					if bytes.Contains(data, []byte(secret)) {
+						t.Fatalf("%s contains %q in plaintext", filepath.Base(f), secret)
+					}
 				}
 			}
 		}
 		var enc []byte
 		if err := s.store.DB().QueryRowContext(ctx, `SELECT bank_details_enc FROM contacts WHERE id = ?`, s.customer.ID).Scan(&enc); err != nil || len(enc) == 0 {
 			t.Fatalf("bank_details_enc = %x, %v", enc, err)
+		}
+		if bytes.Contains(enc, []byte("87654321")) {
+			t.Fatal("bank_details_enc holds the account number in plaintext")
 		}
 	})
 

@@ -12,8 +12,8 @@ import (
 	"coffer/internal/auth"
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 // books is an organisation with the default chart on a real SQLite store,
@@ -33,7 +33,7 @@ var testNow = time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC)
 // newBooks opens a fresh database with one user owning one organisation.
 func newBooks(tb testing.TB) *books {
 	tb.Helper()
-	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "coffer.db"))
+	st, err := testdb.Open(tb, filepath.Join(tb.TempDir(), "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -26,12 +26,11 @@ func (s *salesBooks) reload(tb testing.TB, inv *ledger.Invoice) *ledger.Invoice 
 // bankLine inserts an unreconciled statement line, as an import would.
 func (s *salesBooks) bankLine(tb testing.TB, amount int64, fitID string) int64 {
 	tb.Helper()
-	res, err := s.store.DB().ExecContext(tb.Context(), `INSERT INTO bank_transactions (org_id, bank_account_id, date, amount, description, fit_id, created_at) VALUES (?, ?, '2026-03-05', ?, 'statement line', ?, 0)`,
+	id, err := s.store.DB().InsertID(tb.Context(), `INSERT INTO bank_transactions (org_id, bank_account_id, date, amount, description, fit_id, created_at) VALUES (?, ?, '2026-03-05', ?, 'statement line', ?, 0)`,
 		s.org.ID, s.bankID, amount, fitID)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }
 

@@ -425,23 +425,21 @@ func newAgedFixture(tb testing.TB, b *books) *agedFixture {
 
 func (f *agedFixture) contact(tb testing.TB, name string) int64 {
 	tb.Helper()
-	res, err := f.b.store.DB().ExecContext(tb.Context(), `INSERT INTO contacts (org_id, name, is_customer, is_supplier, created_at, updated_at) VALUES (?, ?, 1, 1, 0, 0)`, f.b.org.ID, name)
+	id, err := f.b.store.DB().InsertID(tb.Context(), `INSERT INTO contacts (org_id, name, is_customer, is_supplier, created_at, updated_at) VALUES (?, ?, 1, 1, 0, 0)`, f.b.org.ID, name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }
 
 func (f *agedFixture) invoice(tb testing.TB, contact int64, kind, status, date, due string, total int64) int64 {
 	tb.Helper()
 	f.invoiceN++
-	res, err := f.b.store.DB().ExecContext(tb.Context(), `INSERT INTO invoices (org_id, kind, number, contact_id, date, due_date, status, subtotal, total, created_at, updated_at)
+	id, err := f.b.store.DB().InsertID(tb.Context(), `INSERT INTO invoices (org_id, kind, number, contact_id, date, due_date, status, subtotal, total, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`, f.b.org.ID, kind, fmt.Sprintf("N-%d", f.invoiceN), contact, date, due, status, total, total)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }
 

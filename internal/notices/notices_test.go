@@ -16,8 +16,8 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/notices"
 	"coffer/internal/notify"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 var t0 = time.Date(2030, time.March, 4, 9, 0, 0, 0, time.UTC)
@@ -112,7 +112,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "coffer.db"))
+	st, err := testdb.Open(t, filepath.Join(t.TempDir(), "coffer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"coffer/internal/keyring"
 	"coffer/internal/notify"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 	"coffer/internal/testmailpit"
 )
 
@@ -41,7 +41,7 @@ type fixture struct {
 
 func newFixture(tb testing.TB, tr notify.Transport) *fixture {
 	tb.Helper()
-	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "coffer.db"))
+	st, err := testdb.Open(tb, filepath.Join(tb.TempDir(), "coffer.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"coffer/internal/cli"
+	"coffer/internal/testdb"
+	"coffer/internal/testpg"
 	"coffer/internal/testtools"
 )
 
@@ -27,6 +29,8 @@ type Server struct {
 	// Addr is the listening address, 127.0.0.1:PORT.
 	Addr    string
 	DataDir string
+	// DB is the --db the server runs on: empty for SQLite in DataDir.
+	DB string
 	// Log holds what the server wrote to stdout and stderr.
 	Log    *SyncBuffer
 	cancel context.CancelFunc
@@ -53,7 +57,17 @@ func StartIn(tb testing.TB, dir string, args ...string) *Server {
 	listening := make(chan string, 1)
 	env := cli.Env{Stdin: strings.NewReader(""), Stdout: s.Log, Stderr: s.Log, Getenv: func(string) string { return "" },
 		OnListen: func(addr string) { listening <- addr }}
+	for i, a := range args {
+		if a == "--db" && i+1 < len(args) {
+			s.DB = args[i+1]
+		}
+	}
 	full := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)
+	if s.DB == "" && testdb.Postgres() {
+		// The whole end-to-end suite can run on PostgreSQL too.
+		s.DB = testpg.DSN(tb)
+		full = append(full, "--db", s.DB)
+	}
 	go func() { s.done <- cli.Run(ctx, full, env) }()
 	select {
 	case s.Addr = <-listening:
@@ -114,7 +128,7 @@ func (s *Server) AddUser(tb testing.TB, email, name, password string, extra ...s
 	tb.Helper()
 	var out SyncBuffer
 	env := cli.Env{Stdin: strings.NewReader(password + "\n"), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-	args := append([]string{"admin", "user", "add", "--data", s.DataDir, "--email", email, "--name", name, "--password-stdin"}, extra...)
+	args := append([]string{"admin", "user", "add", "--data", s.DataDir, "--db", s.DB, "--email", email, "--name", name, "--password-stdin"}, extra...)
 	if code := cli.Run(context.Background(), args, env); code != 0 {
 		tb.Fatalf("admin user add %s: exit %d: %s", email, code, out.String())
 	}

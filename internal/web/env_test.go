@@ -13,8 +13,8 @@ import (
 	"coffer/internal/keyring"
 	"coffer/internal/ledger"
 	"coffer/internal/session"
-	"coffer/internal/store/sqlite"
 	"coffer/internal/store/sqlstore"
+	"coffer/internal/testdb"
 )
 
 // testServer is a real server on a real SQLite store in a temporary
@@ -27,7 +27,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "coffer.db"))
+	st, err := testdb.Open(t, filepath.Join(t.TempDir(), "coffer.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,15 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"coffer/internal/access"
@@ -54,6 +57,12 @@ type Options struct {
 	// X-Forwarded-For names the client (trustedproxy.go); none: the TCP
 	// peer is the client.
 	TrustedProxies []netip.Prefix
+	// DB is the store's database handle: /readyz pings it and /metrics
+	// reports its connection pool. nil: neither (metrics.go).
+	DB *sql.DB
+	// MetricsToken is the bearer token /metrics requires; empty: /metrics
+	// answers 404.
+	MetricsToken string
 }
 
 // Deps are the domain services and stores the handlers call.
@@ -87,6 +96,11 @@ type Server struct {
 	board       *notices.Service
 	vulnReports *notices.Reports
 	findings    *anomaly.Service
+	// metrics, metricsTokenHash (nil: no /metrics) and draining serve
+	// /metrics and /readyz (metrics.go).
+	metrics          *serverMetrics
+	metricsTokenHash []byte
+	draining         atomic.Bool
 }
 
 // NewServer parses the templates and returns a Server.
@@ -106,6 +120,12 @@ func NewServer(d Deps, opts Options) (*Server, error) {
 	}
 	s := &Server{auth: d.Auth, orgs: d.Orgs, ledger: d.Ledger, idem: d.Idempotency, members: members, log: d.Log, pages: p, opts: opts, findings: d.Findings}
 	s.initNotices()
+	s.metrics = newServerMetrics(opts.DB)
+	if opts.MetricsToken != "" {
+		h := sha256.Sum256([]byte(opts.MetricsToken))
+		s.metricsTokenHash = h[:]
+	}
+	s.watchAuth(d.Auth)
 	return s, nil
 }
 
@@ -174,7 +194,10 @@ func (s *Server) Handler() http.Handler {
 	s.routesNotices(mux)
 	s.routesVulnReports(mux)
 
-	return s.trustProxies(s.recoverer(s.logRequests(securityHeaders(limitBody(mux)))))
+	// Metrics and readiness (metrics.go).
+	s.routesOps(mux)
+
+	return s.countRequests(s.trustProxies(s.recoverer(s.logRequests(securityHeaders(limitBody(mux))))))
 }
 
 type ctxKey int

@@ -47,7 +47,7 @@ func (s *Store) FindContacts(ctx context.Context, orgID int64, f ledger.ContactF
 	return findAll(ctx, s.db, "contact", scanContact, `SELECT `+contactColumns+` FROM contacts
 		WHERE org_id = ?1
 			AND (?2 = '' OR (?2 = 'customer' AND is_customer = 1) OR (?2 = 'supplier' AND is_supplier = 1))
-			AND (?3 OR archived = 0)
+			AND (?3 = 1 OR archived = 0)
 		ORDER BY lower(name), id LIMIT ?4 OFFSET ?5`, orgID, f.Role, f.IncludeArchived, f.Limit, f.Offset)
 }
 

@@ -344,3 +344,8 @@ func (db *DB) Query(query string, args ...any) (*sql.Rows, error) {
 func (db *DB) QueryRow(query string, args ...any) *sql.Row {
 	return db.QueryRowContext(context.Background(), query, args...)
 }
+
+// InsertID runs an INSERT and returns the new row's id, on either engine.
+func (db *DB) InsertID(ctx context.Context, query string, args ...any) (int64, error) {
+	return insertID(ctx, db, query, args...)
+}

@@ -199,7 +199,7 @@ func (s *Store) ReplaceSealed(ctx context.Context, orgID, toKey int64, col keyri
 				return fmt.Errorf("re-encrypt %s row %d: %w", col.Name, o.ID, err)
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE key_rotations SET last_id = MAX(last_id, ?), done = done + ? WHERE org_id = ? AND to_key = ? AND table_name = ?`,
+		_, err := tx.ExecContext(ctx, `UPDATE key_rotations SET last_id = `+tx.db.d.pick(`MAX`, `GREATEST`)+`(last_id, ?), done = done + ? WHERE org_id = ? AND to_key = ? AND table_name = ?`,
 			lastID, len(old), orgID, toKey, col.Name)
 		return err
 	})
@@ -365,7 +365,7 @@ func destroyKeys(ctx context.Context, tx *Tx, orgID int64, cond string, at time.
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = zeroblob(length(wrapped)), state = 'destroyed', destroyed_at = ? WHERE org_id = ? AND `+cond, unix(at), orgID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = `+tx.db.d.pick(`zeroblob(length(wrapped))`, `decode(repeat('00', length(wrapped)), 'hex')`)+`, state = 'destroyed', destroyed_at = ? WHERE org_id = ? AND `+cond, unix(at), orgID); err != nil {
 		return nil, fmt.Errorf("destroy data keys: %w", err)
 	}
 	return ids, nil
