@@ -84,7 +84,7 @@ func methodsFor(factors []*Factor, rules FactorRules) []string {
 func (s *Service) checkSecondFactor(ctx context.Context, u *User, at Attempt, p Proof, c Client) (string, error) {
 	now := s.Now()
 	key, _ := s.failureKey(c, u.Email, now)
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "mfa-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "mfa_client_rate_limited")
 		return "", err
 	}

@@ -333,7 +333,7 @@ func (s *Service) RegisterHOTP(ctx context.Context, ss *session.Session, u *User
 func (s *Service) ResyncHOTP(ctx context.Context, u *User, factorID int64, code1, code2 string, c Client) error {
 	now := s.Now()
 	key, _ := s.failureKey(c, u.Email, now)
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "mfa-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "mfa_client_rate_limited")
 		return err
 	}

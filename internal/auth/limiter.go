@@ -13,8 +13,9 @@ import (
 // windowLimiter counts events per key in fixed windows, in memory. It is
 // the first, per-node gate on sign-in attempts per client address: cheap
 // enough that a flood is turned away without a single database write, so the
-// database stays free for real users. (Account limits and lockouts, which
-// must hold across nodes, stay in the database.)
+// database stays free for real users. What passes it is counted again in
+// the database (Service.clientLimit), where the limit holds across nodes,
+// as account limits and lockouts do.
 type windowLimiter struct {
 	mu      sync.Mutex
 	windows map[string]fixedWindow

@@ -258,7 +258,7 @@ type PairedDevice struct {
 // (the token came from a session with a fresh second factor).
 func (s *Service) CompleteVerifyPairing(ctx context.Context, token string, publicKey []byte, deviceName string, c Client) (*PairedDevice, error) {
 	now := s.Now()
-	if err := s.clientLimit("verify-pair-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "verify-pair-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "verify_pair_rate_limited")
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func (s *Service) StartStepUpPush(ctx context.Context, ssID int64, u *User, c Cl
 
 func (s *Service) startPush(ctx context.Context, u *User, at Attempt, c Client) (*PushRequest, error) {
 	now := s.Now()
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "mfa-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "mfa_client_rate_limited")
 		return nil, err
 	}
@@ -500,7 +500,7 @@ type Device struct {
 // before.
 func (s *Service) AuthenticateDevice(ctx context.Context, req DeviceRequest, c Client) (*Device, error) {
 	now := s.Now()
-	if err := s.clientLimit("verify-dev-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "verify-dev-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "verify_device_rate_limited")
 		return nil, err
 	}

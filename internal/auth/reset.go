@@ -293,7 +293,7 @@ func (s *Service) ResetForCancelLink(ctx context.Context, token string) (*Reset,
 // and advisers are told.
 func (s *Service) ConfirmReset(ctx context.Context, token string, c Client) (*Reset, error) {
 	now := s.Now()
-	if err := s.clientLimit("reset-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "reset-ip:"+c.IP, now); err != nil {
 		return nil, err
 	}
 	r, err := s.resetByToken(ctx, token, ResetConfirmPrefix, now)
@@ -334,7 +334,7 @@ func (s *Service) ConfirmReset(ctx context.Context, token string, c Client) (*Re
 // CancelResetByLink is the member cancelling through a mailed cancel link.
 func (s *Service) CancelResetByLink(ctx context.Context, token string, c Client) (*Reset, error) {
 	now := s.Now()
-	if err := s.clientLimit("reset-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "reset-ip:"+c.IP, now); err != nil {
 		return nil, err
 	}
 	r, err := s.resetByToken(ctx, token, ResetCancelPrefix, now)

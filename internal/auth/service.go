@@ -162,8 +162,9 @@ type Service struct {
 	// dummyHash is verified for unknown emails so that they cost the same
 	// time as known ones.
 	dummyHash string
-	// clients limits attempts per client address in memory, before any
-	// database work; refusals sums the refusals it and the pool produce.
+	// clients limits attempts per client address in memory, before the
+	// same limit in the database; refusals sums the refusals it and the
+	// pool produce.
 	clients  *windowLimiter
 	refusals refusalLog
 	// Notifier tells users about changes to their account's security; nil
@@ -331,13 +332,17 @@ type LoginResult struct {
 }
 
 // clientLimit is the in-memory per-client gate.
-func (s *Service) clientLimit(key string, now time.Time) error {
+func (s *Service) clientLimit(ctx context.Context, key string, now time.Time) error {
+	// The window in memory turns a flood away on this node without a
+	// database write; the count in the database makes the limit hold for
+	// the client across every node (N nodes would otherwise allow N times
+	// the limit), at the cost of one upsert per attempt that gets this far.
 	if s.clients.hit(key, time.Minute, now) > s.cfg.ClientAttemptsPerMinute {
 		e := errs.Errorf(errs.ERATELIMIT, msgRateLimited)
 		e.RetryAfter = 60 - int(now.Unix()%60)
 		return e
 	}
-	return nil
+	return s.rateLimit(ctx, "client:"+key, s.cfg.ClientAttemptsPerMinute, now)
 }
 
 // rateLimit counts one attempt against key and refuses past limit.
@@ -403,7 +408,7 @@ func (s *Service) Login(ctx context.Context, email, password string, c Client) (
 	}
 	// Limits come before any hashing so a flood cannot buy hash time, and
 	// the per-client one before any database work.
-	if err := s.clientLimit("login-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "login-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "client_rate_limited")
 		return nil, err
 	}
@@ -799,7 +804,7 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, a Actor, code strin
 	now := s.Now()
 	u := a.User
 	key, _ := s.failureKey(c, u.Email, now)
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "mfa-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "mfa_client_rate_limited")
 		return nil, err
 	}

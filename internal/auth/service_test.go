@@ -70,6 +70,7 @@ type fixture struct {
 	svc    *auth.Service
 	clock  *clock
 	client auth.Client
+	master []byte
 }
 
 // newFixture returns a Service on a fresh database with a random master key,
@@ -98,7 +99,7 @@ func newFixture(tb testing.TB) *fixture {
 	clk := &clock{now: t0}
 	svc.Now = clk.Now
 	return &fixture{tb: tb, ctx: ctx, store: st, pool: pool, svc: svc, clock: clk,
-		client: auth.Client{IP: "192.0.2.10", UserAgent: "service_test"}}
+		client: auth.Client{IP: "192.0.2.10", UserAgent: "service_test"}, master: master}
 }
 
 func (f *fixture) now() time.Time          { return f.clock.Now() }

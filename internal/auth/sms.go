@@ -190,7 +190,7 @@ func (s *Service) sendCode(ctx context.Context, u *User, f *Factor, purpose stri
 	if s.SMS == nil {
 		return nil, errs.Errorf(errs.EUNAVAILABLE, "Codes by SMS or voice call are not set up on this server. Use another factor.")
 	}
-	if err := s.clientLimit("sms-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "sms-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "sms_client_rate_limited")
 		return nil, err
 	}
@@ -420,7 +420,7 @@ func (s *Service) ConfirmSMS(ctx context.Context, ss *session.Session, u *User, 
 	}
 	now := s.Now()
 	key, _ := s.failureKey(c, u.Email, now)
-	if err := s.clientLimit("mfa-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "mfa-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "mfa_client_rate_limited")
 		return nil, err
 	}

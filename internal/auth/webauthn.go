@@ -239,7 +239,7 @@ func (s *Service) BeginWebAuthnRegistration(ctx context.Context, ss *session.Ses
 		return nil, err
 	}
 	now := s.Now()
-	if err := s.clientLimit("webauthn-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "webauthn-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "webauthn_client_rate_limited")
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, ss *session.Se
 		return nil, err
 	}
 	now := s.Now()
-	if err := s.clientLimit("webauthn-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "webauthn-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "webauthn_client_rate_limited")
 		return nil, err
 	}
@@ -386,7 +386,7 @@ func (s *Service) WebAuthnStepUpOptions(ctx context.Context, ss *session.Session
 
 func (s *Service) assertionOptions(ctx context.Context, u *User, at Attempt, c Client) (WebAuthnOptions, error) {
 	now := s.Now()
-	if err := s.clientLimit("webauthn-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "webauthn-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "webauthn_client_rate_limited")
 		return nil, err
 	}
@@ -500,7 +500,7 @@ func (s *Service) refreshCredential(ctx context.Context, f *Factor, cred *webaut
 // answer to them.
 func (s *Service) PasskeyOptions(ctx context.Context, c Client) (token string, options WebAuthnOptions, err error) {
 	now := s.Now()
-	if err := s.clientLimit("passkey-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "passkey-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "passkey_client_rate_limited")
 		return "", nil, err
 	}
@@ -536,7 +536,7 @@ func (s *Service) PasskeyLogin(ctx context.Context, token string, credential []b
 	const action = "login.passkey"
 	const unknownSubject = "(unknown passkey)"
 	now := s.Now()
-	if err := s.clientLimit("passkey-ip:"+c.IP, now); err != nil {
+	if err := s.clientLimit(ctx, "passkey-ip:"+c.IP, now); err != nil {
 		s.refusals.add(c, "passkey_client_rate_limited")
 		return nil, err
 	}

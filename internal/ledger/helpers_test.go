@@ -16,10 +16,13 @@ import (
 	"coffer/internal/testdb"
 )
 
-// books is an organisation with the default chart on a real SQLite store,
-// and a ledger service over it with a fixed clock.
+// books is an organisation with the default chart on a real store (SQLite,
+// or PostgreSQL with COFFER_TEST_DB=postgres), and a ledger service over it
+// with a fixed clock.
 type books struct {
-	svc   *ledger.Service
+	path   string // what the store was opened for (testdb.Reopen)
+	master []byte
+	svc    *ledger.Service
 	store *sqlstore.Store
 	keys  *keyring.Envelope
 	org   *access.Org
@@ -33,7 +36,8 @@ var testNow = time.Date(2026, 3, 15, 10, 0, 0, 0, time.UTC)
 // newBooks opens a fresh database with one user owning one organisation.
 func newBooks(tb testing.TB) *books {
 	tb.Helper()
-	st, err := testdb.Open(tb, filepath.Join(tb.TempDir(), "coffer.db"))
+	path := filepath.Join(tb.TempDir(), "coffer.db")
+	st, err := testdb.Open(tb, path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,7 +58,7 @@ func newBooks(tb testing.TB) *books {
 	}
 	svc := ledger.NewService(st, keys, keyring.OrgAAD, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	svc.Now = func() time.Time { return testNow }
-	b := &books{svc: svc, store: st, keys: keys, org: org, actor: ledger.Actor{UserID: u.ID, Email: u.Email, IP: "127.0.0.1", UserAgent: "test"}, acct: map[string]*ledger.Account{}}
+	b := &books{path: path, master: master, svc: svc, store: st, keys: keys, org: org, actor: ledger.Actor{UserID: u.ID, Email: u.Email, IP: "127.0.0.1", UserAgent: "test"}, acct: map[string]*ledger.Account{}}
 	accts, err := st.FindAccounts(tb.Context(), org.ID)
 	if err != nil {
 		tb.Fatal(err)

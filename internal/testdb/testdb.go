@@ -6,6 +6,7 @@ package testdb
 
 import (
 	"os"
+	"sync"
 	"testing"
 
 	"coffer/internal/store/postgres"
@@ -22,7 +23,27 @@ func Postgres() bool { return os.Getenv("COFFER_TEST_DB") == "postgres" }
 func Open(tb testing.TB, path string) (*sqlstore.Store, error) {
 	tb.Helper()
 	if Postgres() {
-		return postgres.Open(tb.Context(), testpg.DSN(tb))
+		dsn := testpg.DSN(tb)
+		databases.Store(path, dsn)
+		return postgres.Open(tb.Context(), dsn)
+	}
+	return sqlite.Open(tb.Context(), path)
+}
+
+// databases maps the path given to Open to the PostgreSQL database made
+// for it, so that Reopen finds it.
+var databases sync.Map
+
+// Reopen opens a second handle on the database Open made for path, as a
+// second Coffer node (or process) would: nothing shared but the database.
+func Reopen(tb testing.TB, path string) (*sqlstore.Store, error) {
+	tb.Helper()
+	if Postgres() {
+		dsn, ok := databases.Load(path)
+		if !ok {
+			tb.Fatalf("testdb.Reopen(%s): no database was opened for that path", path)
+		}
+		return postgres.Open(tb.Context(), dsn.(string))
 	}
 	return sqlite.Open(tb.Context(), path)
 }
