@@ -55,15 +55,19 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, o *orgReq, h
 	hh.Write(body)
 	hash := hh.Sum(nil)
 	ctx := r.Context()
-	prev, err := s.idem.Begin(ctx, o.Org.ID, o.User.ID, key, hash, s.auth.Now())
+	prev, claim, err := s.idem.Begin(ctx, o.Org.ID, o.User.ID, key, hash, s.auth.Now())
 	if err != nil {
 		writeJSONError(w, r, s.log, err)
 		return
 	}
-	if prev != nil {
+	if claim == nil {
 		switch {
 		case !bytes.Equal(prev.Hash, hash):
 			writeJSONError(w, r, s.log, errs.Errorf(errs.ECONFLICT, "This Idempotency-Key was already used for a different request."))
+		case prev.Lost:
+			// No Retry-After: sending it again cannot help, and must not
+			// apply it twice.
+			writeJSONError(w, r, s.log, errs.Errorf(errs.ECONFLICT, "This request may have been applied, but the server handling it stopped before answering. Look at the books for its result instead of sending it again."))
 		case prev.Status == 0:
 			w.Header().Set("Retry-After", "1")
 			writeJSONError(w, r, s.log, errs.Errorf(errs.ECONFLICT, "A request with this Idempotency-Key is still being processed."))
@@ -76,18 +80,18 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, o *orgReq, h
 		return
 	}
 	rec := &recorder{ResponseWriter: w}
-	h(rec, r, o)
+	h(rec, r.WithContext(idem.WithClaim(ctx, claim)), o)
 	// The answer is kept even if the client has gone: that is the retry
 	// this mechanism exists for.
 	done := context.WithoutCancel(ctx)
 	if rec.status >= 500 || rec.status == 0 {
-		if err := s.idem.Abort(done, o.Org.ID, o.User.ID, key); err != nil {
+		if err := s.idem.Abort(done, claim); err != nil {
 			s.log.Error("abort idempotency key", logKeyRequestID, requestID(r), logKeyErr, err)
 		}
 		return
 	}
 	a := &idem.Answer{Hash: hash, Status: rec.status, ContentType: w.Header().Get("Content-Type"), Body: rec.buf.Bytes()}
-	if err := s.idem.Finish(done, o.Org.ID, o.User.ID, key, a); err != nil {
+	if err := s.idem.Finish(done, claim, a); err != nil {
 		s.log.Error("store idempotent answer", logKeyRequestID, requestID(r), logKeyErr, err)
 	}
 }

@@ -262,9 +262,20 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.Info("request", logKeyRequestID, id, logKeyMethod, r.Method, logKeyPath, redactPath(r.URL.Path),
+		level := slog.LevelInfo
+		if probe(r.URL.Path) && sw.status < 400 {
+			// Health checks and scrapes arrive every few seconds from each
+			// balancer and Prometheus; their successes would bury the log.
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, "request", logKeyRequestID, id, logKeyMethod, r.Method, logKeyPath, redactPath(r.URL.Path),
 			logKeyStatus, sw.status, logKeyDuration, time.Since(start).Milliseconds(), logKeyClient, clientOf(r).IP)
 	})
+}
+
+// probe reports the paths that load balancers and Prometheus poll.
+func probe(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"coffer/internal/idem"
 	"context"
 	"database/sql"
 	"embed"
@@ -60,6 +61,18 @@ func wrap(db *sql.DB, d Dialect) *DB { return &DB{raw: db, d: d} }
 func (db *DB) SQL() *sql.DB { return db.raw }
 
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c := idem.ClaimFrom(ctx); c != nil && isWrite(query) {
+		// A write outside a transaction, for a request with an
+		// Idempotency-Key: in a transaction after all, so that the key
+		// records it (see idem).
+		var res sql.Result
+		err := db.tx(ctx, func(tx *Tx) error {
+			var err error
+			res, err = tx.ExecContext(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	return db.raw.ExecContext(ctx, db.bind(query), db.args(args)...)
 }
 
@@ -99,6 +112,16 @@ type querier interface {
 // insertID runs an INSERT and returns the new row's id. RETURNING works on
 // both engines, where LastInsertId works only on SQLite.
 func insertID(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	if db, ok := q.(*DB); ok && idem.ClaimFrom(ctx) != nil {
+		// As in DB.ExecContext.
+		var id int64
+		err := db.tx(ctx, func(tx *Tx) error {
+			var err error
+			id, err = insertID(ctx, tx, query, args...)
+			return err
+		})
+		return id, err
+	}
 	var id int64
 	err := q.QueryRowContext(ctx, query+` RETURNING id`, args...).Scan(&id)
 	return id, err
@@ -178,9 +201,11 @@ func (db *DB) args(args []any) []any {
 // (see writeLock) and runs at READ COMMITTED, so each statement sees what
 // the previous holder committed. A deadlock or serialization failure with a
 // statement outside any transaction is retried.
-func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error { return s.db.tx(ctx, fn) }
+
+func (db *DB) tx(ctx context.Context, fn func(*Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		err := s.tryTx(ctx, fn)
+		err := db.tryTx(ctx, fn)
 		if err == nil || !retryable(err) || attempt >= 4 {
 			return err
 		}
@@ -192,13 +217,13 @@ func (s *Store) tx(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(*Tx) error) error {
-	raw, err := s.db.raw.BeginTx(ctx, nil)
+func (db *DB) tryTx(ctx context.Context, fn func(*Tx) error) error {
+	raw, err := db.raw.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{raw: raw, db: s.db}
-	if s.db.d == Postgres {
+	tx := &Tx{raw: raw, db: db}
+	if db.d == Postgres {
 		if _, err := raw.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
 			raw.Rollback()
 			return fmt.Errorf("take write lock: %w", err)
@@ -207,6 +232,12 @@ func (s *Store) tryTx(ctx context.Context, fn func(*Tx) error) error {
 	if err := fn(tx); err != nil {
 		raw.Rollback()
 		return err
+	}
+	if c := idem.ClaimFrom(ctx); c != nil {
+		if err := markApplied(ctx, tx, c); err != nil {
+			raw.Rollback()
+			return err
+		}
 	}
 	if err := raw.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -1,0 +1,5 @@
+-- A request's claim on its Idempotency-Key (a random token) and whether a
+-- write transaction of it has committed: what lets a retry settle a key
+-- whose node died between the books and the answer (see internal/idem).
+ALTER TABLE idempotency_keys ADD COLUMN claim_token BYTEA NOT NULL DEFAULT '\x'::bytea;
+ALTER TABLE idempotency_keys ADD COLUMN applied BIGINT NOT NULL DEFAULT 0;
