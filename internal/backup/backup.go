@@ -120,8 +120,11 @@ type Result struct {
 
 // Creator makes backups of one database.
 type Creator struct {
-	// DBPath is the live database.
+	// DBPath is the live SQLite database.
 	DBPath string
+	// DSN, when set, names a PostgreSQL database to back up instead of
+	// DBPath, with pg_dump (see pgdump.go).
+	DSN string
 	// WorkDir holds the snapshot and the encrypted object while they are
 	// shipped (inside the private data directory).
 	WorkDir string
@@ -158,16 +161,15 @@ func (c *Creator) Create(ctx context.Context, targets []Target) (*Manifest, []Re
 		return nil, nil, fmt.Errorf("backup: work directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	snap := filepath.Join(work, "snapshot.db")
-	schema, err := Snapshot(ctx, c.DBPath, snap)
+	var m *Manifest
+	if c.DSN != "" {
+		m, err = c.dumpPostgres(ctx, filepath.Join(work, DataObject), id, created, chunk)
+	} else {
+		m, err = c.snapshotSQLite(ctx, work, id, created, chunk)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := c.encrypt(ctx, snap, filepath.Join(work, DataObject), id, created, schema, chunk)
-	if err != nil {
-		return nil, nil, err
-	}
-	os.Remove(snap)
 	results := make([]Result, len(targets))
 	var failed []error
 	for i, t := range targets {
@@ -182,14 +184,25 @@ func (c *Creator) Create(ctx context.Context, targets []Target) (*Manifest, []Re
 	return m, results, nil
 }
 
-// encrypt writes snap compressed and encrypted to out and returns the
-// sealed manifest.
-func (c *Creator) encrypt(ctx context.Context, snap, out, id string, created time.Time, schema, chunk int) (*Manifest, error) {
+// snapshotSQLite copies DBPath into work and encrypts the copy.
+func (c *Creator) snapshotSQLite(ctx context.Context, work, id string, created time.Time, chunk int) (*Manifest, error) {
+	snap := filepath.Join(work, "snapshot.db")
+	schema, err := Snapshot(ctx, c.DBPath, snap)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(snap)
 	in, err := os.Open(snap)
 	if err != nil {
 		return nil, err
 	}
 	defer in.Close()
+	return c.encrypt(ctx, in, filepath.Join(work, DataObject), id, created, EngineSQLite, schema, chunk)
+}
+
+// encrypt writes what it reads from in compressed and encrypted to out and
+// returns the sealed manifest.
+func (c *Creator) encrypt(ctx context.Context, in io.Reader, out, id string, created time.Time, engine string, schema, chunk int) (*Manifest, error) {
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
@@ -232,7 +245,7 @@ func (c *Creator) encrypt(ctx context.Context, snap, out, id string, created tim
 		return nil, fmt.Errorf("backup: write %s: %w", out, err)
 	}
 	m := &Manifest{
-		Format: FormatVersion, ID: id, CreatedAt: created, SchemaVersion: schema, Compression: "gzip",
+		Format: FormatVersion, ID: id, CreatedAt: created, SchemaVersion: schema, Engine: engine, Compression: "gzip",
 		PlaintextSize: n, CiphertextSize: cw.n, SHA256: hex.EncodeToString(h.Sum(nil)), ChunkSize: chunk,
 		KEKID: c.KEK.ID(), WrappedKey: wrapped,
 	}
@@ -443,7 +456,8 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // Verify extracts backup id into a temporary file in tmpDir and runs
-// PRAGMA integrity_check on it.
+// PRAGMA integrity_check on it, or for a PostgreSQL backup reads the
+// archive back with pg_restore (see checkDump).
 func Verify(ctx context.Context, t Target, id string, kek keyring.KEK, tmpDir string) (*Manifest, error) {
 	dir, err := os.MkdirTemp(tmpDir, ".verify-")
 	if err != nil {
@@ -454,6 +468,10 @@ func Verify(ctx context.Context, t Target, id string, kek keyring.KEK, tmpDir st
 	m, err := extractFile(ctx, t, id, kek, p)
 	if err != nil {
 		return nil, err
+	}
+	if m.DBEngine() == EnginePostgres {
+		_, err := checkDump(ctx, m, p)
+		return m, err
 	}
 	return m, checkRestored(ctx, m, p)
 }
@@ -502,6 +520,9 @@ const DatabaseFile = "coffer.db"
 func Restore(ctx context.Context, t Target, id string, kek keyring.KEK, dir string) (m *Manifest, err error) {
 	if dir == "" {
 		return nil, errors.New("restore: no destination directory (--to)")
+	}
+	if m, err := ReadManifest(ctx, t, id); err == nil && m.DBEngine() != EngineSQLite {
+		return nil, fmt.Errorf("restore: backup %s holds a PostgreSQL database; restore it into a new, empty PostgreSQL database with --to-db postgres://USER@HOST/NEWDB", id)
 	}
 	created := false
 	entries, rerr := os.ReadDir(dir)

@@ -83,7 +83,11 @@ type Manifest struct {
 	ID            string    `json:"id"`
 	CreatedAt     time.Time `json:"created_at"`
 	SchemaVersion int       `json:"schema_version"`
-	Compression   string    `json:"compression"`
+	// Engine is the database the backup holds: EngineSQLite (a coffer.db
+	// file; also when empty, as in backups made before PostgreSQL) or
+	// EnginePostgres (a pg_dump custom-format archive).
+	Engine      string `json:"engine,omitempty"`
+	Compression string `json:"compression"`
 	// PlaintextSize is the size of the database file.
 	PlaintextSize int64 `json:"plaintext_size"`
 	// CiphertextSize and SHA256 describe the data object as stored.
@@ -164,6 +168,9 @@ func ParseManifest(id string, b []byte) (*Manifest, error) {
 	}
 	if m.ID != id {
 		return nil, fmt.Errorf("manifest of %s: %w: it describes backup %q", id, ErrForeign, m.ID)
+	}
+	if m.Engine != "" && m.Engine != EngineSQLite && m.Engine != EnginePostgres {
+		problems = append(problems, fmt.Sprintf("engine %q", m.Engine))
 	}
 	if m.Compression != "gzip" {
 		problems = append(problems, fmt.Sprintf("compression %q", m.Compression))

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,21 +18,25 @@ import (
 	"coffer/internal/backup"
 	"coffer/internal/keyring"
 	"coffer/internal/notify"
+	"coffer/internal/store/postgres"
 )
 
 const backupHelp = `Usage:
-  coffer backup now    [--data DIR] [--target URL ...] [--no-verify]
+  coffer backup now    [--data DIR] [--db postgres://…] [--target URL ...] [--no-verify]
   coffer backup list   [--data DIR] [--target URL ...]
   coffer backup verify ID [--data DIR] [--target URL ...] [master key flags]
   coffer backup status [--data DIR]
   coffer backup prune  [--data DIR] [--target URL ...] [--keep-daily N ...]
   coffer backup points [--data DIR] [--target URL]
   coffer restore ID --to NEWDIR [--target URL] [--master-key-file F | --master-key env|vault]
+  coffer restore ID --to-db postgres://…/NEWDB [--to NEWDIR] [--target URL] [master key flags]
   coffer restore --at TIME --to NEWDIR [--target URL] [master key flags]
 
-A backup is a consistent copy of DIR/coffer.db taken while the server runs,
-compressed, then encrypted with AES-256-GCM in authenticated chunks under a
-fresh data key that the master key wraps. Each backup is a folder ID/ on the
+A backup is a consistent copy of DIR/coffer.db taken while the server runs
+(with --db postgres://…, pg_dump's custom-format archive of the database,
+taken from one snapshot while nodes write), compressed, then encrypted with
+AES-256-GCM in authenticated chunks under a fresh data key that the master
+key wraps. Each backup is a folder ID/ on the
 target holding data.cfb and manifest.json; the manifest is written last, so
 a backup without one never counts. Restoring needs only the backup and the
 master key — keep the master key (DIR/master.key, or your env/Vault key)
@@ -39,7 +45,9 @@ somewhere else than the backups.
 Between backups, "coffer serve" ships the database's changes to the same
 targets every --stream-every (default 2 s): the pages that changed since
 the last image, encrypted and named with the time of the image. "coffer
-restore --at TIME" rebuilds the database as it was then.
+restore --at TIME" rebuilds the database as it was then. That stream is
+SQLite's: on PostgreSQL, point-in-time recovery is PostgreSQL's own WAL
+archiving (archive_command; see the README).
 
 now      backs up to every target (default DIR/backups) and prints the new
          backup's ID on its last line. It succeeds only when every target
@@ -49,7 +57,9 @@ points   the moments the continuous stream can restore to (see below).
 list     one backup a line: ID, time, size, schema version. Incomplete
          backups (no manifest) are reported on standard error.
 verify   downloads backup ID, checks its checksum, every chunk, the database's
-         integrity; exits non-zero naming what is wrong.
+         integrity (PostgreSQL: pg_restore --list reads the archive's table
+         of contents, and its schema version matches); exits non-zero
+         naming what is wrong.
 status   the last success and the last failure of each target.
 prune    deletes what the retention policy (grandfather-father-son) does not
          keep, never the newest verified backup nor one younger than a day,
@@ -57,6 +67,12 @@ prune    deletes what the retention policy (grandfather-father-son) does not
 restore  writes backup ID into the new or empty directory NEWDIR
          (NEWDIR/coffer.db), checks it, and with --master-key-file copies that
          key to NEWDIR/master.key. Then: coffer serve --data NEWDIR.
+         A PostgreSQL backup goes into a new, empty database instead
+         (--to-db; createdb it first), and NEWDIR, if given, gets the key.
+
+pg_dump and pg_restore (of the server's major version or newer) are taken
+from $COFFER_PG_BIN, else PATH, else the newest /usr/lib/postgresql/*/bin;
+they connect through the environment (PGHOST, PGPASSWORD…), never argv.
 
 Targets: a directory, file:///abs/path, or s3://bucket/prefix with
 COFFER_S3_ENDPOINT (host:port or https://host), COFFER_S3_ACCESS_KEY,
@@ -66,7 +82,9 @@ COFFER_S3_LOCK_DAYS (object lock retention).
 
 // backupFlags are what every backup command shares.
 type backupFlags struct {
-	dir       string
+	dir string
+	// db is --db: a postgres:// URL, or empty for DIR/coffer.db.
+	db        string
 	targets   []string
 	keyFile   string
 	masterKey masterKeyConfig
@@ -74,7 +92,7 @@ type backupFlags struct {
 }
 
 func newBackupFlags(env Env) *backupFlags {
-	return &backupFlags{dir: dataDirDefault(env), masterKey: defaultMasterKeyConfig(env), policy: backup.DefaultPolicy()}
+	return &backupFlags{dir: dataDirDefault(env), db: env.Getenv("COFFER_DB"), masterKey: defaultMasterKeyConfig(env), policy: backup.DefaultPolicy()}
 }
 
 func (b *backupFlags) add(fs *flag.FlagSet, keys, targets bool) {
@@ -89,6 +107,11 @@ func (b *backupFlags) add(fs *flag.FlagSet, keys, targets bool) {
 		fs.StringVar(&b.keyFile, "master-key-file", "", "master key file (default with --master-key file: DIR/master.key)")
 		b.masterKey.addFlags(fs)
 	}
+}
+
+// addDB registers --db: the database a backup command is about.
+func (b *backupFlags) addDB(fs *flag.FlagSet) {
+	fs.StringVar(&b.db, "db", b.db, dbFlagUsage)
 }
 
 func addRetentionFlags(fs *flag.FlagSet, p *backup.Policy, prefix string) {
@@ -189,10 +212,29 @@ func takeArg(args []string, what string, fs *flag.FlagSet) (string, []string, er
 	return "", nil, errUsage
 }
 
+// isPostgres reports whether --db names a PostgreSQL database.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// checkDB refuses a --db that is neither empty nor a postgres:// URL,
+// without repeating it (it may hold a password).
+func checkDB(db string) error {
+	if db != "" && !isPostgres(db) {
+		return errors.New("--db: give a postgres:// URL, or leave it empty for SQLite in the data directory")
+	}
+	return nil
+}
+
+// errPGStream is what the continuous stream's commands say on PostgreSQL.
+var errPGStream = errors.New("continuous backup and point-in-time restore (--stream-every, backup points, restore --at) are for SQLite; on PostgreSQL, point-in-time recovery is PostgreSQL's own WAL archiving (archive_command and a base backup, see the README's PostgreSQL backups), and coffer backup now / coffer restore ID --to-db take and restore pg_dump backups")
+
 // backupRun is one backup to every target, each copy read back, the
 // outcome recorded in DIR's status file.
 type backupRun struct {
-	dir     string
+	dir string
+	// dsn is the PostgreSQL database, or empty for DIR/coffer.db.
+	dsn     string
 	targets []backup.Target
 	kek     keyring.KEK
 	verify  bool
@@ -200,7 +242,7 @@ type backupRun struct {
 }
 
 func (r backupRun) run(ctx context.Context) (*backup.Manifest, error) {
-	c := &backup.Creator{DBPath: filepath.Join(r.dir, backup.DatabaseFile), WorkDir: r.dir, KEK: r.kek, Now: r.now}
+	c := &backup.Creator{DBPath: filepath.Join(r.dir, backup.DatabaseFile), DSN: r.dsn, WorkDir: r.dir, KEK: r.kek, Now: r.now}
 	m, results, err := c.Create(ctx, r.targets)
 	if results == nil {
 		// Nothing reached a target (the snapshot failed): every target failed.
@@ -243,12 +285,21 @@ func backupNow(ctx context.Context, args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup now", backupHelp, env)
 	bf.add(fs, true, true)
+	bf.addDB(fs)
 	noVerify := fs.Bool("no-verify", false, "do not read each copy back after writing it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(bf.dir, backup.DatabaseFile)); err != nil {
-		return fmt.Errorf("no database in %s (--data): %w", bf.dir, err)
+	if err := checkDB(bf.db); err != nil {
+		return err
+	}
+	if bf.db != "" {
+		// The data directory holds the work files and the status.
+		if st, err := os.Stat(bf.dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("no data directory %s (--data): the backup's work files and status go there", bf.dir)
+		}
+	} else if _, err := os.Stat(filepath.Join(bf.dir, backup.DatabaseFile)); err != nil {
+		return fmt.Errorf("no database in %s (--data; for PostgreSQL give --db postgres://…): %w", bf.dir, err)
 	}
 	kek, err := backupKEK(bf.dir, bf.keyFile, bf.masterKey)
 	if err != nil {
@@ -258,7 +309,7 @@ func backupNow(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	m, err := backupRun{dir: bf.dir, targets: targets, kek: kek, verify: !*noVerify, now: time.Now}.run(ctx)
+	m, err := backupRun{dir: bf.dir, dsn: bf.db, targets: targets, kek: kek, verify: !*noVerify, now: time.Now}.run(ctx)
 	if err != nil {
 		return err
 	}
@@ -273,6 +324,7 @@ func backupList(ctx context.Context, args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup list", backupHelp, env)
 	bf.add(fs, false, true)
+	bf.addDB(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -317,6 +369,7 @@ func backupVerify(ctx context.Context, args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup verify", backupHelp, env)
 	bf.add(fs, true, true)
+	bf.addDB(fs)
 	id, rest, err := takeArg(args, "backup ID", fs)
 	if err != nil {
 		return err
@@ -343,9 +396,13 @@ func backupVerify(ctx context.Context, args []string, env Env) error {
 			failed = append(failed, fmt.Errorf("%s: %w", t.Name(), err))
 			continue
 		}
-		fmt.Fprintf(env.Stdout, "%s on %s: ok (%d chunks checked, database %s, schema %d, integrity ok)\n",
-			id, t.Name(), (m.CiphertextSize+int64(m.ChunkSize)+15)/int64(m.ChunkSize+16), byteSize(m.PlaintextSize), m.SchemaVersion)
-		if _, err := os.Stat(filepath.Join(bf.dir, backup.DatabaseFile)); err == nil {
+		check := "integrity ok"
+		if m.DBEngine() == backup.EnginePostgres {
+			check = "PostgreSQL archive, pg_restore --list ok"
+		}
+		fmt.Fprintf(env.Stdout, "%s on %s: ok (%d chunks checked, database %s, schema %d, %s)\n",
+			id, t.Name(), (m.CiphertextSize+int64(m.ChunkSize)+15)/int64(m.ChunkSize+16), byteSize(m.PlaintextSize), m.SchemaVersion, check)
+		if _, err := os.Stat(filepath.Join(bf.dir, backup.DatabaseFile)); err == nil || (bf.db != "" && bf.dir != "") {
 			backup.UpdateState(bf.dir, func(s *backup.State) {
 				if ts := s.Target(t.Name()); ts.LastVerified < id {
 					ts.LastVerified = id
@@ -363,6 +420,7 @@ func backupStatus(args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup status", backupHelp, env)
 	bf.add(fs, false, false)
+	bf.addDB(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -408,6 +466,7 @@ func backupPrune(ctx context.Context, args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup prune", backupHelp, env)
 	bf.add(fs, false, true)
+	bf.addDB(fs)
 	addRetentionFlags(fs, &bf.policy, "")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -449,6 +508,7 @@ func pruneTargets(ctx context.Context, dir string, targets []backup.Target, p ba
 }
 
 const restoreHelp = `Usage: coffer restore ID --to NEWDIR [--target URL | --data DIR] [--master-key-file F | --master-key env|vault]
+       coffer restore ID --to-db postgres://USER@HOST:PORT/NEWDB [--to NEWDIR] [--target URL | --data DIR] [master key flags]
 
 Restores backup ID into NEWDIR (new, or empty): NEWDIR/coffer.db, mode
 0600, in a directory of mode 0700. The backup is fully checked (checksum,
@@ -458,6 +518,17 @@ fails nothing is written. The master key that made the backup is needed:
 "coffer serve --data NEWDIR" finds it), or --master-key env (COFFER_MASTER_KEY)
 or vault (start the server with the same provider). The backups are found
 with --target URL, or in DIR/backups with --data DIR.
+
+A backup of a PostgreSQL database restores into a new, empty database
+(createdb -O USER NEWDB first; the password from PGPASSWORD or ~/.pgpass,
+never in the URL): --to-db postgres://USER@HOST:PORT/NEWDB. It is fully
+checked first (checksum, every chunk, pg_restore --list, schema version);
+pg_restore then loads it in one transaction that stops at the first error
+(--single-transaction --exit-on-error --no-owner), so a failure leaves the
+database empty; Coffer then opens it, applying any newer migration. A
+database that already has tables is refused. --to NEWDIR, if given, is a
+new data directory that gets the --master-key-file copy: then
+"coffer serve --data NEWDIR --db postgres://…/NEWDB".
 `
 
 func runRestore(ctx context.Context, args []string, env Env) error {
@@ -468,7 +539,8 @@ func runRestore(ctx context.Context, args []string, env Env) error {
 	bf.dir = ""
 	fs := newFlagSet("restore", restoreHelp, env)
 	bf.add(fs, true, true)
-	to := fs.String("to", "", "new or empty directory to restore into")
+	to := fs.String("to", "", "new or empty directory to restore into (with --to-db: a new data directory for the master key)")
+	toDB := fs.String("to-db", "", "restore a PostgreSQL backup into this new, empty database: postgres://USER@HOST:PORT/NEWDB")
 	id, rest, err := takeArg(args, "backup ID", fs)
 	if err != nil {
 		return err
@@ -476,14 +548,29 @@ func runRestore(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, rest); err != nil {
 		return err
 	}
-	if *to == "" {
-		fmt.Fprintln(env.Stderr, "give --to NEWDIR")
+	if *to == "" && *toDB == "" {
+		fmt.Fprintln(env.Stderr, "give --to NEWDIR (or --to-db postgres://…/NEWDB for a PostgreSQL backup)")
 		fs.Usage()
 		return errUsage
+	}
+	if *toDB != "" && !isPostgres(*toDB) {
+		return errors.New("--to-db: give a postgres://USER@HOST:PORT/NEWDB URL of a new, empty database")
 	}
 	kek, target, err := bf.restoreSource(ctx, *to, env)
 	if err != nil {
 		return err
+	}
+	man, err := backup.ReadManifest(ctx, target, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case man.DBEngine() == backup.EnginePostgres && *toDB == "":
+		return fmt.Errorf("backup %s holds a PostgreSQL database, which does not restore into a directory: create a new, empty database (createdb -O USER NEWDB) and run: coffer restore %s --to-db postgres://USER@HOST:PORT/NEWDB --to NEWDIR …", id, id)
+	case man.DBEngine() != backup.EnginePostgres && *toDB != "":
+		return fmt.Errorf("backup %s holds a SQLite database (coffer.db), which does not restore into PostgreSQL: restore it with --to NEWDIR", id)
+	case *toDB != "":
+		return restorePostgres(ctx, bf, kek, target, id, *toDB, *to, env)
 	}
 	m, err := backup.Restore(ctx, target, id, kek, *to)
 	if err != nil {
@@ -506,7 +593,7 @@ func (bf *backupFlags) restoreSource(ctx context.Context, to string, env Env) (k
 	if bf.keyFile == "" && bf.masterKey.Provider == providerFile && bf.dir == "" {
 		return nil, nil, errors.New("restore needs the master key: --master-key-file F, or --master-key env|vault")
 	}
-	if abs, err := filepath.Abs(to); err == nil && bf.dir != "" {
+	if abs, err := filepath.Abs(to); err == nil && bf.dir != "" && to != "" {
 		if d, err := filepath.Abs(bf.dir); err == nil && d == abs {
 			return nil, nil, errors.New("--to must be a new directory, not the data directory")
 		}
@@ -520,6 +607,92 @@ func (bf *backupFlags) restoreSource(ctx context.Context, to string, env Env) (k
 		return nil, nil, err
 	}
 	return kek, targets[0], nil
+}
+
+// restorePostgres restores PostgreSQL backup id into the empty database
+// toDB, brings it to this Coffer's schema, and, with --to, makes the new
+// data directory that holds the master key.
+func restorePostgres(ctx context.Context, bf *backupFlags, kek keyring.KEK, target backup.Target, id, toDB, to string, env Env) (err error) {
+	tmp := os.TempDir()
+	if to != "" {
+		var created bool
+		if created, err = newDataDir(to); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil && created {
+				os.RemoveAll(to)
+			}
+		}()
+		tmp = to // private (0700)
+	}
+	m, err := backup.RestorePostgres(ctx, target, id, kek, toDB, tmp)
+	if err != nil {
+		return err
+	}
+	// Opening applies any migration newer than the backup, as a node would.
+	st, err := postgres.Open(ctx, toDB)
+	if err != nil {
+		return fmt.Errorf("restore: open the restored database: %w", err)
+	}
+	v, err := st.SchemaVersion(ctx)
+	st.Close()
+	if err != nil {
+		return fmt.Errorf("restore: open the restored database: %w", err)
+	}
+	if v < m.SchemaVersion {
+		return fmt.Errorf("restore: the restored database has schema version %d, older than the backup's %d", v, m.SchemaVersion)
+	}
+	if to != "" {
+		if err := copyMasterKey(bf.keyFile, to); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.Stdout, "restored %s (made %s, schema %d) into %s\n", m.ID, m.CreatedAt.UTC().Format(time.RFC3339), m.SchemaVersion, safeURL(toDB))
+	dir := to
+	if dir == "" {
+		dir = "DIR"
+		fmt.Fprintln(env.Stdout, "DIR must hold the master key that made the backup (master.key), or use --master-key env|vault")
+	}
+	fmt.Fprintf(env.Stdout, "start it with: coffer serve --data %s --db %s\n", dir, safeURL(toDB))
+	return nil
+}
+
+// newDataDir makes dir a new, private data directory: absent (created
+// 0700) or empty. created reports whether it was made here.
+func newDataDir(dir string) (created bool, err error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, fmt.Errorf("restore: %w", err)
+		}
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("restore: %w", err)
+	case len(entries) > 0:
+		return false, fmt.Errorf("restore: %s is not empty; give a new directory, never a data directory", dir)
+	}
+	return false, os.Chmod(dir, 0o700)
+}
+
+// safeURL is a postgres:// URL without its password, to print.
+func safeURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(the --to-db URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.User(u.User.Username())
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // copyMasterKey copies --master-key-file into a restored directory, so
@@ -623,6 +796,9 @@ type scheduler struct {
 	getenv func(string) string
 	log    *slog.Logger
 	now    func() time.Time
+	// locked, if set, is called while a PostgreSQL node holds the
+	// scheduled-backup lock (tests hold the lock there).
+	locked func()
 }
 
 // firstDelay is StartDelay when some target has no success within the
@@ -658,9 +834,28 @@ func (s *scheduler) loop(ctx context.Context) {
 	}
 }
 
-// once takes a backup to every target, reads each back, then prunes.
+// once takes a backup to every target, reads each back, then prunes. On
+// PostgreSQL, several nodes share the database and run this schedule
+// each: a node takes the scheduled backup only while it holds the
+// database's scheduled-backup lock, and not when another node's backup on
+// every target is younger than the interval, so the nodes together take
+// about one backup an interval and never two at once.
 func (s *scheduler) once(ctx context.Context) error {
 	dir := s.cfg.DataDir
+	if s.cfg.DB != "" {
+		release, ok, err := backup.TryScheduleLock(ctx, s.cfg.DB)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.log.Info("scheduled backup skipped: another Coffer node is taking one")
+			return nil
+		}
+		defer release()
+		if s.locked != nil {
+			s.locked()
+		}
+	}
 	kek, err := backupKEK(dir, "", s.cfg.MasterKey)
 	if err != nil {
 		return err
@@ -675,7 +870,13 @@ func (s *scheduler) once(ctx context.Context) error {
 		})
 		return err
 	}
-	m, err := backupRun{dir: dir, targets: targets, kek: kek, verify: true, now: s.now}.run(ctx)
+	if s.cfg.DB != "" {
+		if at, ok := newestOnAll(ctx, targets); ok && s.now().Sub(at) < s.cfg.Backup.Every*9/10 {
+			s.log.Info("scheduled backup skipped: another Coffer node took one recently", "newest", at.UTC().Format(time.RFC3339))
+			return nil
+		}
+	}
+	m, err := backupRun{dir: dir, dsn: s.cfg.DB, targets: targets, kek: kek, verify: true, now: s.now}.run(ctx)
 	if err != nil {
 		return err
 	}
@@ -685,6 +886,30 @@ func (s *scheduler) once(ctx context.Context) error {
 			s.log.Info("pruned backup", logKeyBackup, id, logKeyTarget, t.Name())
 		}
 	})
+}
+
+// newestOnAll is the time of the oldest of the targets' newest backups;
+// ok is false when a target has none or cannot be listed.
+func newestOnAll(ctx context.Context, targets []backup.Target) (at time.Time, ok bool) {
+	for i, t := range targets {
+		l, err := backup.List(ctx, t)
+		if err != nil {
+			return time.Time{}, false
+		}
+		var newest time.Time
+		for _, b := range l.Backups {
+			if b.Err == nil && b.Manifest.CreatedAt.After(newest) {
+				newest = b.Manifest.CreatedAt
+			}
+		}
+		if newest.IsZero() {
+			return time.Time{}, false
+		}
+		if i == 0 || newest.Before(at) {
+			at = newest
+		}
+	}
+	return at, len(targets) > 0
 }
 
 // alert tells every administrator that a backup failed.
@@ -702,8 +927,12 @@ func (s *scheduler) alert(ctx context.Context, cause error) {
 		}
 	}
 	rows.Close()
-	text := fmt.Sprintf("A scheduled backup of Coffer failed at %s.\n\n%v\n\nThe last good backups are kept. Run \"coffer backup status --data DIR\" on the server for each target's state, fix the cause, and run \"coffer backup now --data DIR\".\n",
-		s.now().UTC().Format(time.RFC3339), cause)
+	db := ""
+	if s.cfg.DB != "" {
+		db = " --db postgres://…"
+	}
+	text := fmt.Sprintf("A scheduled backup of Coffer failed at %s.\n\n%v\n\nThe last good backups are kept. Run \"coffer backup status --data DIR\" on the server for each target's state, fix the cause, and run \"coffer backup now --data DIR%s\".\n",
+		s.now().UTC().Format(time.RFC3339), cause, db)
 	for _, addr := range to {
 		if err := s.a.auth.Notifier.Notify(ctx, notify.Message{To: addr, Subject: "Coffer backup failed", Text: text, Kind: "backup.failed"}); err != nil {
 			s.log.Error("backup alert", logKeyErr, err)

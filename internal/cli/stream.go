@@ -20,7 +20,8 @@ from the continuous backup stream that "coffer serve" ships to its backup
 targets every --stream-every (default 2 s): the newest image taken at or
 before TIME. "coffer backup points" lists what can be restored. NEWDIR
 must be new or empty; nothing is written unless the image passes SQLite's
-integrity check.
+integrity check. The stream is SQLite's: on PostgreSQL (--db), point-in-time
+recovery is PostgreSQL's own WAL archiving (archive_command; see the README).
 `
 
 // isRestoreAt reports whether restore's arguments ask for a moment rather
@@ -51,8 +52,12 @@ func runRestoreAt(ctx context.Context, args []string, env Env) error {
 	bf.add(fs, true, true)
 	to := fs.String("to", "", "new or empty directory to restore into")
 	atFlag := fs.String("at", "", "the moment to restore, RFC 3339")
+	toDB := fs.String("to-db", "", "not for --at: point-in-time recovery on PostgreSQL is PostgreSQL's own WAL archiving")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *toDB != "" {
+		return errPGStream
 	}
 	if *to == "" || *atFlag == "" {
 		fmt.Fprintln(env.Stderr, "give --at TIME and --to NEWDIR")
@@ -83,6 +88,9 @@ func runRestoreAt(ctx context.Context, args []string, env Env) error {
 
 const pointsHelp = `Usage: coffer backup points [--data DIR] [--target URL]
 
+(With --db postgres://…: refused, pointing to PostgreSQL's own WAL
+archiving, which is how point-in-time recovery works there.)
+
 Lists the moments the continuous backup stream can restore to: one line a
 generation, "FROM  TO  SEGMENTS  GENERATION"; any moment from FROM to the
 last TO can be restored with "coffer restore --at TIME".
@@ -92,8 +100,12 @@ func backupPoints(ctx context.Context, args []string, env Env) error {
 	bf := newBackupFlags(env)
 	fs := newFlagSet("backup points", pointsHelp, env)
 	bf.add(fs, false, true)
+	bf.addDB(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if bf.db != "" {
+		return errPGStream
 	}
 	targets, err := openTargets(ctx, bf.dir, bf.targets, env.Getenv)
 	if err != nil {
@@ -120,6 +132,10 @@ func backupPoints(ctx context.Context, args []string, env Env) error {
 // keep Coffer from serving: it is logged and tried again.
 func startStream(ctx context.Context, cfg ServeConfig, a *app, getenv func(string) string, log *slog.Logger) (stop func(), err error) {
 	if cfg.Backup.StreamEvery <= 0 {
+		return func() {}, nil
+	}
+	if cfg.DB != "" {
+		log.Info("continuous backup (--stream-every) is off: it ships SQLite's pages; point-in-time recovery on PostgreSQL is PostgreSQL's own WAL archiving (archive_command), see the README's PostgreSQL backups; scheduled pg_dump backups run as set by --backup-every")
 		return func() {}, nil
 	}
 	kek, err := backupKEK(cfg.DataDir, "", cfg.MasterKey)

@@ -23,10 +23,10 @@ type books struct {
 	path   string // what the store was opened for (testdb.Reopen)
 	master []byte
 	svc    *ledger.Service
-	store *sqlstore.Store
-	keys  *keyring.Envelope
-	org   *access.Org
-	actor ledger.Actor
+	store  *sqlstore.Store
+	keys   *keyring.Envelope
+	org    *access.Org
+	actor  ledger.Actor
 	// accounts by code, from the default chart
 	acct map[string]*ledger.Account
 }
