@@ -32,7 +32,9 @@ import (
 const serveHelp = `Usage: coffer serve [flags]
 
 Serves Coffer over HTTPS only. On first run it creates the data directory
-(mode 0700) with the SQLite database, a 256-bit master key (master.key, 0600)
+(mode 0700) with the SQLite database (unless --db names a PostgreSQL one,
+which several nodes can share: see the README's Operations section), a
+256-bit master key (master.key, 0600)
 and, unless --tls-cert/--tls-key are given, a self-signed certificate for
 localhost. A plain-HTTP request to the port is refused. Only TLS 1.2 (with
 forward-secret AEAD suites) and TLS 1.3 are offered.
@@ -46,7 +48,8 @@ the old one stays). The self-signed certificate is only renewed at start.
 there and answers every request with a 308 redirect to the same path over
 HTTPS, and nothing else.
 
-Environment: COFFER_DATA and COFFER_ADDR set the defaults of --data and --addr.
+Environment: COFFER_DATA, COFFER_DB and COFFER_ADDR set the defaults of
+--data, --db and --addr.
 
 Security notifications (a factor added or removed, a reset started, a
 sign-in denied on Coffer Verify) go by mail: see --smtp-addr below.
