@@ -34,18 +34,9 @@ func TestBackupRestorePostgres(t *testing.T) {
 		t.Fatalf("serve --db: the stream's log line is missing:\n%s", log)
 	}
 	owner := signedInMember(t, srv, "127.0.0.63", "owner@pgbackup.example", "PG Backup Books Ltd", "owner")
-	var accounts struct {
-		Accounts []struct {
-			ID   int64  `json:"id"`
-			Code string `json:"code"`
-		} `json:"accounts"`
-	}
-	if err := owner.C.Do(ctx, "GET", owner.orgPath("accounts"), owner.Session, nil, &accounts); err != nil {
-		t.Fatal(err)
-	}
 	acct := map[string]int64{}
-	for _, a := range accounts.Accounts {
-		acct[a.Code] = a.ID
+	for code, a := range ledgerAccounts(t, owner) {
+		acct[code] = a.ID
 	}
 	post := func(c *client.Client, i int) error {
 		body := map[string]any{"date": fmt.Sprintf("2025-%02d-%02d", 1+i%12, 1+i%28), "narration": fmt.Sprintf("pg backup e2e %d", i), "lines": []map[string]any{

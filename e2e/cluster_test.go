@@ -31,10 +31,13 @@ import (
 	"coffer/internal/testserver"
 )
 
-// clusterMember is signedInMember for any client: a user with role in org
-// (org made for an owner), enrolled and signed in through c.
+// clusterMember is a user with role in org (org made for an owner), added
+// through the server add and enrolled and signed in through c, which may
+// reach another node or nginx.
 func clusterMember(tb testing.TB, add *testserver.Server, c *client.Client, email, org, role string) *member {
 	tb.Helper()
+	// Not derived from the email: the password policy refuses a password
+	// that contains the account's email address or name.
 	password := "correct horse battery staple 42"
 	add.AddMember(tb, email, "Member "+email, password, org, role)
 	e := enrollAfterAdd(tb, c, email, password)

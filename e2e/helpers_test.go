@@ -139,28 +139,7 @@ type member struct {
 // returns the session and the organisation's id.
 func signedInMember(tb testing.TB, srv *testserver.Server, localIP, email, org, role string) *member {
 	tb.Helper()
-	c := client.New(srv.URL, srv.HTTPClient(localIP))
-	// Not derived from the email: the password policy refuses a password
-	// that contains the account's email address or name.
-	password := "correct horse battery staple 42"
-	srv.AddMember(tb, email, "Member "+email, password, org, role)
-	e := enrollAfterAdd(tb, c, email, password)
-	var out struct {
-		Orgs []struct {
-			ID   int64  `json:"id"`
-			Name string `json:"name"`
-		} `json:"orgs"`
-	}
-	if err := c.Do(context.Background(), "GET", "/api/v1/orgs", e.Session, nil, &out); err != nil {
-		tb.Fatalf("list orgs: %v", err)
-	}
-	for _, o := range out.Orgs {
-		if o.Name == org {
-			return &member{enrolled: e, OrgID: o.ID, C: c}
-		}
-	}
-	tb.Fatalf("%s is not a member of %s: %+v", email, org, out.Orgs)
-	return nil
+	return clusterMember(tb, srv, client.New(srv.URL, srv.HTTPClient(localIP)), email, org, role)
 }
 
 // enrollAfterAdd completes forced enrollment for an existing user, with

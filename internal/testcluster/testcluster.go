@@ -10,21 +10,12 @@ package testcluster
 
 import (
 	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,19 +200,7 @@ func (c *Cluster) HTTPClient(localAddr string) *http.Client {
 	if c.NginxAddr == "" {
 		return c.Nodes[0].HTTPClient(localAddr)
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	if localAddr != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localAddr)}
-	}
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: c.nginxCA, ServerName: "localhost"},
-		MaxIdleConnsPerHost: 16,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp4", c.NginxAddr)
-		},
-	}
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: tr, Jar: jar, Timeout: 60 * time.Second}
+	return testtools.HTTPClient(c.nginxCA, c.NginxAddr, localAddr)
 }
 
 // NginxLog returns what nginx wrote to its error log and its stderr.
@@ -472,40 +451,10 @@ func moduleDir(tb testing.TB) string {
 
 // nodeCertificate returns a fresh self-signed certificate (and its key)
 // for localhost and 127.0.0.1, valid for 397 days (coffer serve renews a
-// certificate expiring within 30), and a CA so OpenSSL (nginx) accepts it
-// as the trust anchor for the nodes.
+// certificate expiring within 30), which nginx takes as the nodes' CA.
 func nodeCertificate(tb testing.TB) (certPEM, keyPEM []byte) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"Coffer test cluster"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(397 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return testtools.SelfSignedCert(tb, 397*24*time.Hour, "PRIVATE KEY")
 }
 
 func writeFile(tb testing.TB, path string, b []byte, mode os.FileMode) {

@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +29,6 @@ const (
 	EnvDSN = "COFFER_TEST_POSTGRES"
 	// EnvRequire=1 turns a missing cluster into a failure, not a skip.
 	EnvRequire = "COFFER_REQUIRE_POSTGRES"
-	// EnvBin is the directory of the client programs matching the server.
-	EnvBin = "COFFER_PG_BIN"
 )
 
 // namePrefix starts the name of every database DSN creates.
@@ -148,39 +144,4 @@ func rewriteDatabase(dsn, name string) (string, error) {
 	// A key=value list: a later key wins, so appending dbname overrides
 	// one already there.
 	return dsn + " dbname=" + name, nil
-}
-
-// BinDir returns the directory of pg_dump, pg_restore and psql matching
-// the server: COFFER_PG_BIN when set, else the newest installed major
-// version under /usr/lib/postgresql (Debian's layout), else "" (look them
-// up on PATH).
-func BinDir() string {
-	if d := os.Getenv(EnvBin); d != "" {
-		return d
-	}
-	return newestBinDir("/usr/lib/postgresql")
-}
-
-// newestBinDir returns root/N/bin for the highest major version N that has
-// a pg_dump, compared as numbers (so 16 is newer than 9.6), or "".
-func newestBinDir(root string) string {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return ""
-	}
-	best, bestVer := "", -1.0
-	for _, e := range entries {
-		v, err := strconv.ParseFloat(e.Name(), 64)
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		bin := filepath.Join(root, e.Name(), "bin")
-		if _, err := os.Stat(filepath.Join(bin, "pg_dump")); err != nil {
-			continue
-		}
-		if v > bestVer {
-			best, bestVer = bin, v
-		}
-	}
-	return best
 }

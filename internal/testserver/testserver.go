@@ -5,11 +5,9 @@ package testserver
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,21 +103,7 @@ func (s *Server) Stop() {
 // certificate and keeps cookies. localAddr, if non-empty, is the source IP
 // to connect from (any of 127.0.0.0/8), so tests can act as distinct clients.
 func (s *Server) HTTPClient(localAddr string) *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	if localAddr != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localAddr)}
-	}
-	tr := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: s.roots, ServerName: "localhost"},
-		MaxIdleConnsPerHost: 16,
-		// Always dial the listener; "localhost" may resolve to ::1 first.
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp4", s.Addr)
-		},
-		ForceAttemptHTTP2: true,
-	}
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Transport: tr, Jar: jar, Timeout: 60 * time.Second}
+	return testtools.HTTPClient(s.roots, s.Addr, localAddr)
 }
 
 // AddUser runs `coffer admin user add` against the server's data directory

@@ -6,10 +6,12 @@ package testtools
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
@@ -18,6 +20,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,9 +64,28 @@ func FreeAddr(tb testing.TB) string {
 }
 
 // WriteSelfSignedCert writes a fresh self-signed P-256 certificate for
-// 127.0.0.1 and localhost (PEM, 0644) and its key (PEM, 0600) in the
-// encoding keyType names: "PRIVATE KEY" (PKCS #8) or "EC PRIVATE KEY".
+// 127.0.0.1 and localhost, valid for a day (PEM, 0644), and its key (PEM,
+// 0600) in the encoding keyType names: "PRIVATE KEY" (PKCS #8) or "EC
+// PRIVATE KEY".
 func WriteSelfSignedCert(tb testing.TB, certFile, keyFile, keyType string) {
+	tb.Helper()
+	certPEM, keyPEM := SelfSignedCert(tb, 24*time.Hour, keyType)
+	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// SelfSignedCert returns a fresh self-signed P-256 certificate for
+// 127.0.0.1 and localhost, valid for validFor, marked as a CA so that
+// OpenSSL (nginx, MinIO's clients) accepts it as its own trust anchor, and
+// its key in the encoding keyType names.
+func SelfSignedCert(tb testing.TB, validFor time.Duration, keyType string) (certPEM, keyPEM []byte) {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -76,7 +99,7 @@ func WriteSelfSignedCert(tb testing.TB, certFile, keyFile, keyType string) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(validFor),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
@@ -100,15 +123,8 @@ func WriteSelfSignedCert(tb testing.TB, certFile, keyFile, keyType string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: keyType, Bytes: keyDER}), 0o600); err != nil {
-		tb.Fatal(err)
-	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: keyType, Bytes: keyDER})
 }
 
 // SyncBuffer collects a child process's output written from several
@@ -179,4 +195,25 @@ func TableHashes(tb testing.TB, path string) map[string]string {
 		out[n] = fmt.Sprintf("%d rows %s", count, hex.EncodeToString(h.Sum(nil))[:16])
 	}
 	return out
+}
+
+// HTTPClient returns a client that trusts roots for "localhost", keeps
+// cookies and always dials addr (IPv4; "localhost" may resolve to ::1
+// first). localAddr, if non-empty, is the source IP to connect from (any of
+// 127.0.0.0/8), so tests can act as distinct clients.
+func HTTPClient(roots *x509.CertPool, addr, localAddr string) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if localAddr != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(localAddr)}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: roots, ServerName: "localhost"},
+		MaxIdleConnsPerHost: 16,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp4", addr)
+		},
+		ForceAttemptHTTP2: true,
+	}
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: tr, Jar: jar, Timeout: 60 * time.Second}
 }
