@@ -29,9 +29,19 @@ func TestBackupRestorePostgres(t *testing.T) {
 	ctx := context.Background()
 	dsn := testpg.DSN(t)
 	srv := testserver.Start(t, "--db", dsn, "--log-level", "info")
-	// The SQLite stream does not start on PostgreSQL, and says where to go.
-	if log := srv.Log.String(); !strings.Contains(log, "point-in-time recovery on PostgreSQL is PostgreSQL's own WAL archiving") || strings.Contains(log, "continuous backup on") {
-		t.Fatalf("serve --db: the stream's log line is missing:\n%s", log)
+	// The SQLite stream does not start on PostgreSQL, and says where to go
+	// (logged just after the server starts listening).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		log := srv.Log.String()
+		if strings.Contains(log, "continuous backup on") {
+			t.Fatalf("serve --db started the SQLite stream:\n%s", log)
+		}
+		if strings.Contains(log, "point-in-time recovery on PostgreSQL is PostgreSQL's own WAL archiving") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --db: the stream's log line is missing after 10 s:\n%s", log)
+		}
 	}
 	owner := signedInMember(t, srv, "127.0.0.63", "owner@pgbackup.example", "PG Backup Books Ltd", "owner")
 	acct := map[string]int64{}
