@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,7 @@ type DB struct {
 	raw   *sql.DB
 	d     Dialect
 	binds sync.Map // query → rewritten query
+	bound atomic.Int64
 }
 
 func wrap(db *sql.DB, d Dialect) *DB { return &DB{raw: db, d: d} }
@@ -135,9 +137,16 @@ func (db *DB) bind(query string) string {
 		return v.(string)
 	}
 	out := rebind(query)
-	db.binds.Store(query, out)
+	// The store's queries are a fixed set, but a few embed lists of ids;
+	// past a bound, those are rewritten each time instead of kept.
+	if db.bound.Add(1) <= maxBinds {
+		db.binds.Store(query, out)
+	}
 	return out
 }
+
+// maxBinds bounds the rewritten queries a DB keeps.
+const maxBinds = 2048
 
 // rebind rewrites SQLite placeholders to PostgreSQL's: '?N' keeps its
 // number and a bare '?' takes one more than the largest so far, as SQLite
