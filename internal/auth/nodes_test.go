@@ -33,7 +33,9 @@ func TestClientLimitAcrossNodes(t *testing.T) {
 	f.mustUser("alice@example.com")
 	cfg := auth.DefaultConfig()
 	cfg.Argon2 = auth.TestArgon2Params()
+	cfg.SharedClientLimit = true
 	limit := cfg.ClientAttemptsPerMinute
+	f.svc = f.secondNode(cfg) // both nodes configured as coffer serve --db postgres:// does
 	b := f.secondNode(cfg)
 	refused := 0
 	for i := range 2 * limit {

@@ -55,7 +55,12 @@ type Config struct {
 	LockoutMax  time.Duration
 	// ClientAttemptsPerMinute and AccountAttemptsPerMinute bound sign-in
 	// attempts before any password is hashed.
-	ClientAttemptsPerMinute  int
+	ClientAttemptsPerMinute int
+	// SharedClientLimit counts ClientAttemptsPerMinute in the database as
+	// well, so that it holds across several nodes (PostgreSQL). With one
+	// node (SQLite) the count in memory is already exact, and the flood it
+	// turns away costs no write at all.
+	SharedClientLimit        bool
 	AccountAttemptsPerMinute int
 	// PendingTTL bounds the time between the password and the second factor.
 	PendingTTL time.Duration
@@ -334,13 +339,17 @@ type LoginResult struct {
 // clientLimit is the in-memory per-client gate.
 func (s *Service) clientLimit(ctx context.Context, key string, now time.Time) error {
 	// The window in memory turns a flood away on this node without a
-	// database write; the count in the database makes the limit hold for
-	// the client across every node (N nodes would otherwise allow N times
-	// the limit), at the cost of one upsert per attempt that gets this far.
+	// database write; with several nodes, the count in the database makes
+	// the limit hold for the client across all of them (N nodes would
+	// otherwise allow N times the limit), at the cost of one upsert per
+	// attempt that gets this far.
 	if s.clients.hit(key, time.Minute, now) > s.cfg.ClientAttemptsPerMinute {
 		e := errs.Errorf(errs.ERATELIMIT, msgRateLimited)
 		e.RetryAfter = 60 - int(now.Unix()%60)
 		return e
+	}
+	if !s.cfg.SharedClientLimit {
+		return nil
 	}
 	return s.rateLimit(ctx, "client:"+key, s.cfg.ClientAttemptsPerMinute, now)
 }

@@ -184,6 +184,9 @@ func openAppKeys(ctx context.Context, dir, db string, cfg auth.Config, workers i
 		workers = runtime.NumCPU()
 	}
 	pool := auth.NewHashPool(workers, 4*workers, 64)
+	// On PostgreSQL other nodes may share the books: limits must hold
+	// across them.
+	cfg.SharedClientLimit = db != ""
 	svc, err := auth.NewService(st, keys, keyring.AAD, pool, cfg, log)
 	if err != nil {
 		st.Close()
