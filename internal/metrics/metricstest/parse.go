@@ -277,6 +277,10 @@ func checkHistograms(samples []Sample, types map[string]string) error {
 	return nil
 }
 
+// validMetricName and validLabelName restate the format's rules rather
+// than call package metrics' own: this parser is the independent reading
+// the writer is checked against, so it must not share the writer's
+// mistakes.
 func validMetricName(s string) bool {
 	if s == "" {
 		return false
