@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
 	"testing"
@@ -188,42 +187,9 @@ func cbenchRun(t *testing.T, cfg cbenchConfig) *cbenchFigures {
 // the default chart and posts cbenchSeedJournals journals between them.
 func cbenchBooks(t *testing.T, s loadgen.Session) loadgen.Books {
 	t.Helper()
-	ctx := context.Background()
-	var accts struct {
-		Accounts []struct {
-			ID   int64  `json:"id"`
-			Code string `json:"code"`
-		} `json:"accounts"`
-	}
-	path := fmt.Sprintf("/api/v1/orgs/%d/", s.OrgID)
-	if err := s.C.Do(ctx, http.MethodGet, path+"accounts", s.Token, nil, &accts); err != nil {
-		t.Fatalf("list accounts: %v", err)
-	}
-	b := loadgen.Books{Date: cbenchDate}
-	for _, a := range accts.Accounts {
-		switch a.Code {
-		case "1000":
-			b.CreditAccountID = a.ID
-		case "6000":
-			b.DebitAccountID = a.ID
-		}
-	}
-	for i := range cbenchSeedJournals {
-		var out struct {
-			Journal struct {
-				ID int64 `json:"id"`
-			} `json:"journal"`
-		}
-		amount := fmt.Sprint(i%50 + 1)
-		body := map[string]any{"date": cbenchDate, "narration": fmt.Sprintf("seed %d", i), "lines": []map[string]any{
-			{"account_id": b.DebitAccountID, "debit": amount}, {"account_id": b.CreditAccountID, "credit": amount}}}
-		if err := s.C.Do(ctx, http.MethodPost, path+"journals", s.Token, body, &out); err != nil {
-			t.Fatalf("seed journal %d: %v", i, err)
-		}
-		b.JournalID = out.Journal.ID
-	}
-	if err := b.Validate(); err != nil {
-		t.Fatalf("books: %v", err)
+	b, err := loadgen.SeedBooks(context.Background(), s, cbenchDate, cbenchSeedJournals)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }

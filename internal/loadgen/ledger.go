@@ -133,6 +133,49 @@ type journalRequest struct {
 	Lines     []journalLine `json:"lines"`
 }
 
+// SeedBooks finds the bank (1000) and office expenses (6000) accounts of
+// the default chart and posts n seed journals between them dated date (of
+// 1.00 to 50.00, so the reads have something to read), the last of which
+// the read workload reads back.
+func SeedBooks(ctx context.Context, s Session, date string, n int) (Books, error) {
+	var accts struct {
+		Accounts []struct {
+			ID   int64  `json:"id"`
+			Code string `json:"code"`
+		} `json:"accounts"`
+	}
+	if err := s.C.Do(ctx, http.MethodGet, s.orgPath("accounts"), s.Token, nil, &accts); err != nil {
+		return Books{}, fmt.Errorf("list accounts: %w", err)
+	}
+	b := Books{Date: date}
+	for _, a := range accts.Accounts {
+		switch a.Code {
+		case "1000":
+			b.CreditAccountID = a.ID
+		case "6000":
+			b.DebitAccountID = a.ID
+		}
+	}
+	for i := range n {
+		var out struct {
+			Journal struct {
+				ID int64 `json:"id"`
+			} `json:"journal"`
+		}
+		amount := strconv.Itoa(i%50 + 1)
+		body := journalRequest{Date: date, Narration: fmt.Sprintf("seed %d", i), Lines: []journalLine{
+			{AccountID: b.DebitAccountID, Debit: amount}, {AccountID: b.CreditAccountID, Credit: amount}}}
+		if err := s.C.Do(ctx, http.MethodPost, s.orgPath("journals"), s.Token, body, &out); err != nil {
+			return Books{}, fmt.Errorf("seed journal %d: %w", i, err)
+		}
+		b.JournalID = out.Journal.ID
+	}
+	if err := b.Validate(); err != nil {
+		return Books{}, fmt.Errorf("books %+v: %w", b, err)
+	}
+	return b, nil
+}
+
 // Op posts one journal. Only a 201 that is not a replay counts as
 // acknowledged.
 func (w *Writer) Op(ctx context.Context, worker int, seq uint64) (int, error) {

@@ -58,38 +58,9 @@ func signIn(t *testing.T, srv *testserver.Server, localIP, email, org, role stri
 // default chart and posts one journal for the reads.
 func books(t *testing.T, s Session) Books {
 	t.Helper()
-	ctx := context.Background()
-	var accts struct {
-		Accounts []struct {
-			ID   int64  `json:"id"`
-			Code string `json:"code"`
-		} `json:"accounts"`
-	}
-	if err := s.C.Do(ctx, http.MethodGet, s.orgPath("accounts"), s.Token, nil, &accts); err != nil {
-		t.Fatalf("accounts: %v", err)
-	}
-	b := Books{Date: time.Now().UTC().Format(time.DateOnly)}
-	for _, a := range accts.Accounts {
-		switch a.Code {
-		case "1000":
-			b.CreditAccountID = a.ID
-		case "6000":
-			b.DebitAccountID = a.ID
-		}
-	}
-	var out struct {
-		Journal struct {
-			ID int64 `json:"id"`
-		} `json:"journal"`
-	}
-	body := journalRequest{Date: b.Date, Narration: "seed", Lines: []journalLine{
-		{AccountID: b.DebitAccountID, Debit: "5"}, {AccountID: b.CreditAccountID, Credit: "5"}}}
-	if err := s.C.Do(ctx, http.MethodPost, s.orgPath("journals"), s.Token, body, &out); err != nil {
-		t.Fatalf("seed journal: %v", err)
-	}
-	b.JournalID = out.Journal.ID
-	if err := b.Validate(); err != nil {
-		t.Fatalf("books %+v: %v", b, err)
+	b, err := SeedBooks(context.Background(), s, time.Now().UTC().Format(time.DateOnly), 1)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }

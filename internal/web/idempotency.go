@@ -37,7 +37,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // idempotent runs h at most once per Idempotency-Key: a retry of the same
 // request gets the first answer again; the same key on a different request
-// is refused. Server errors are not remembered, so they can be retried.
+// is refused. A server error releases the key for a retry unless the
+// request had already changed the books (see idem.Store.Abort).
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, o *orgReq, h orgHandler) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 || !printableASCII(key) {
